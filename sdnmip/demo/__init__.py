@@ -1,0 +1,1 @@
+"""`sdnmip demo`: the end-to-end per-flow handover demonstration."""

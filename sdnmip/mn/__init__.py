@@ -1,0 +1,1 @@
+"""`sdnmip mn`: supervises the MN agent and controller processes."""
