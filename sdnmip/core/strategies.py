@@ -64,11 +64,11 @@ class SmoothWeighted:
 
     Each pick adds every eligible candidate's weight to its credit, takes the candidate with the
     most credit (first listed on a tie) and takes the eligible total back from it. Every cycle of
-    sum(weights) picks gives each uplink exactly its weight, interleaved rather than in bursts,
-    and in between each count stays near its exact share (within one flow for two uplinks, about
-    1.2 at most measured for six), so 100 new flows split 3:1 give 75 and 25, with no randomness. When the set of eligible candidates changes (an uplink
-    goes down or comes back) the credits restart from zero, so the split over the new set is
-    again exact from that point.
+    sum(weights) picks gives each uplink exactly its weight, interleaved rather than in bursts;
+    in between, each count stays near its exact share (within one flow for two uplinks, at most
+    about 1.2 measured for six). So 100 new flows split 3:1 give 75 and 25, with no randomness.
+    When the set of eligible candidates changes (an uplink goes down or comes back) the credits
+    restart from zero, so the split over the new set is again exact from that point.
     """
 
     __slots__ = ("_credit", "_eligible", "names", "weights")

@@ -4,6 +4,7 @@ policy when any file is bad."""
 from __future__ import annotations
 
 import os
+import re
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
@@ -183,6 +184,14 @@ def test_the_examples_together_do_what_their_comments_say(tmp_path: Path) -> Non
     lte_down = {**UP, "lte": UplinkView("lte", False, None)}
     assert engine.decide(flow(6, 873), lte_down, 0.0).uplink == "lte"  # held: fallback none
     assert d(flow(6, 22)) == ("wlan", Mode.ANCHORED, None)  # the default
+
+
+def test_the_yaml_examples_in_the_reference_are_valid() -> None:
+    text = (FLOWS_DIR.parent / "docs" / "policy.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        assert parse_text(block, origin=f"docs/policy.md block {i}", context=TESTBED).ruleset.rules
 
 
 # ---- change detection -------------------------------------------------------------------
