@@ -17,7 +17,7 @@ No I/O, no clocks: `now` comes from the caller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sdnmip.core.policy_index import MatchIndex
 from sdnmip.core.policy_model import (
@@ -125,6 +125,28 @@ class Policy:
         dropped = set(remove) | set(new)
         kept = [rs for rs in self.rulesets if rs.origin not in dropped]
         return Policy.build([*kept, *new.values()])
+
+    def put_rule(self, origin: str, rule: Rule) -> Policy:
+        """A new Policy with `rule` added to the rule set `origin` (created if absent), or
+        replacing the rule of the same id there: what the REST API's "push a rule" needs."""
+        found = self.ruleset(origin)
+        if found is None:
+            return self.update(put=[RuleSet(origin, rule.source, (rule,))])
+        if found.source is not rule.source:
+            raise PolicyError(
+                (),
+                f"origin {origin!r} holds {found.source.value} rules, not {rule.source.value}",
+            )
+        rules = [r for r in found.rules if r.id != rule.id]
+        return self.update(put=[replace(found, rules=(*rules, rule))])
+
+    def remove_rule(self, source: Source, rule_id: str) -> Policy:
+        """A new Policy without the rule; PolicyError if there is no such rule."""
+        for rs in self.rulesets:
+            if rs.source is source and any(r.id == rule_id for r in rs.rules):
+                rules = tuple(r for r in rs.rules if r.id != rule_id)
+                return self.update(put=[replace(rs, rules=rules)])
+        raise PolicyError((), f"there is no {source.value} rule {rule_id!r}")
 
     @property
     def origins(self) -> tuple[str, ...]:

@@ -405,3 +405,23 @@ def test_a_refused_change_leaves_the_running_policy_untouched() -> None:
     assert running.origins == ("ops",)
     assert engine.decide(flow, uplinks, 0.0) == before
     assert before.uplink == "lte"
+
+
+def test_rules_are_pushed_and_removed_one_at_a_time() -> None:
+    running = Policy.build([parse_ruleset(doc(OK_RULE), origin="files")])
+    web = parse_rule({"id": "web", "uplink": "lte"}, source=Source.OPERATOR, context=CTX)
+    pushed = running.put_rule("rest", web)
+    assert [r.qualified_id for r in pushed.rules] == ["operator:ok", "operator:web"]
+    replaced = pushed.put_rule(
+        "rest", parse_rule({"id": "web", "uplink": "wlan"}, source=Source.OPERATOR)
+    )
+    assert replaced.find(Source.OPERATOR, "web").action.uplinks == ("wlan",)  # type: ignore[union-attr]
+    with pytest.raises(PolicyError, match="operator rule id 'ok' is already used in files"):
+        pushed.put_rule("rest", parse_rule(OK_RULE, source=Source.OPERATOR))
+    user_rule = parse_rule({"id": "u", "uplink": "lte"}, source=Source.USER)
+    with pytest.raises(PolicyError, match="origin 'rest' holds operator rules, not user"):
+        pushed.put_rule("rest", user_rule)
+    assert pushed.remove_rule(Source.OPERATOR, "web").find(Source.OPERATOR, "web") is None
+    with pytest.raises(PolicyError, match="there is no user rule 'web'"):
+        pushed.remove_rule(Source.USER, "web")
+    assert [r.id for r in running.rules] == ["ok"]  # every change made a new Policy
