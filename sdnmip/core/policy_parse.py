@@ -460,10 +460,12 @@ def _mapping(
     for key in value:
         if not isinstance(key, str) or key not in allowed:
             raise PolicyError((*path, str(key)), _unknown("key", key, allowed))
+    # A key given as null (`rules:` with nothing after it) is the same as a missing key.
+    present = {key: item for key, item in value.items() if item is not None}
     for key in required:
-        if value.get(key) is None:
+        if key not in present:
             raise PolicyError((*path, key), "required key is missing")
-    return dict(value)
+    return present
 
 
 def _int(value: object, path: Path, low: int, high: int, what: str) -> int:

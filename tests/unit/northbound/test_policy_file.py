@@ -127,6 +127,15 @@ def test_aliases_are_followed_once() -> None:
     assert refused_text("\n".join(lines)).startswith("f.yaml:3: a0: unknown key")
 
 
+def test_a_key_with_nothing_after_it_is_a_key_left_out() -> None:
+    text = "version: 1\nsource: operator\ndefault:\nrules:\n"
+    loaded = parse_text(text, origin="f.yaml")
+    assert loaded.ruleset.rules == () and loaded.ruleset.default is None
+    rule = "version: 1\nsource: operator\nrules:\n  - id: a\n    uplink: wlan\n    mode:\n"
+    assert parse_text(rule, origin="f.yaml").ruleset.rules[0].mode is Mode.ANCHORED
+    assert refused_text("version: 1\nsource:\n") == "f.yaml:2: source: required key is missing"
+
+
 def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"missing\.yaml: cannot read"):
         load_file(tmp_path / "missing.yaml")
