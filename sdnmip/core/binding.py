@@ -94,6 +94,7 @@ class _Request:
     initial_timeout: float
     timeout: float  # wait after the next transmission before retransmitting
     send_at: float  # when the next transmission goes out
+    may_be_bound_before: float | None  # the entry's upper bound when this request began
     sent: dict[int, float] = field(default_factory=dict)  # sequence -> time sent
     attempts: int = 0
     transient_reported: bool = False
@@ -285,7 +286,7 @@ class BindingEntry:
 
     def _on_deregister(self, coa: IPv6Address | None, now: float, out: list[BindingAction]) -> None:
         self._failure = None
-        src = coa or self._coa or self._bound_coa
+        src = next((c for c in (coa, self._coa, self._bound_coa) if c is not None), None)
         if not self.may_be_bound(now) or src is None:
             # Nothing can be bound, or no address to send from: the HA's entry (if any)
             # lapses by itself at _may_be_bound_until.
@@ -424,6 +425,11 @@ class BindingEntry:
             return
         self._req = None
         self._refresh_at = None
+        if req.first_registration:
+            # A permanent refusal answers every transmission of this request alike (for 134,
+            # an accepted earlier copy would have made the later ones plain updates), so none
+            # of them created a binding: deregistering it later needs no BU.
+            self._may_be_bound_until = req.may_be_bound_before
         failure = self._failed(reason, status, permanent=True)
         self._failure = failure
         if status == BaStatus.DUPLICATE_ADDRESS_DETECTION_FAILED:
@@ -468,6 +474,7 @@ class BindingEntry:
             initial_timeout=initial,
             timeout=initial,
             send_at=self._earliest_send(now),
+            may_be_bound_before=self._may_be_bound_until,
         )
         if self._req.send_at <= now:
             self._transmit(now, out)
