@@ -45,6 +45,7 @@ from sdnmip.core.hoa_messages import (
     UplinkChanged,
 )
 from sdnmip.core.hoa_table import HomeAddressTable
+from sdnmip.core.iid import is_reserved_iid
 from sdnmip.core.seqno import seq_gt
 
 PRIMARY = IPv6Address("2001:db8:100::1000")
@@ -273,6 +274,25 @@ def test_reserved_and_colliding_interface_ids_are_skipped():
     out = mn.up(WLAN, C_WLAN)
     hoas = [a.bu.hoa for a in out if isinstance(a, SendBuVia)][1:]
     assert hoas == [IPv6Address("2001:db8:100::77"), IPv6Address("2001:db8:100::78")]
+
+
+@pytest.mark.parametrize(
+    ("iid", "reserved"),
+    [
+        (0, True),
+        (1, False),
+        (0xFDFF_FFFF_FFFF_FF7F, False),
+        (0xFDFF_FFFF_FFFF_FF80, True),
+        (0xFDFF_FFFF_FFFF_FFFF, True),
+        (0x0200_5EFF_FDFF_FFFF, False),
+        (0x0200_5EFF_FE00_0000, True),
+        (0x0200_5EFF_FE00_5213, True),
+        (0x0200_5EFF_FEFF_FFFF, True),
+        (0x0200_5EFF_FF00_0000, False),
+    ],
+)
+def test_rfc_5453_reserved_interface_ids(iid: int, reserved: bool):
+    assert is_reserved_iid(iid) is reserved
 
 
 def test_a_random_source_giving_only_reserved_ids_is_reported():
