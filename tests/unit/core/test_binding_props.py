@@ -74,7 +74,7 @@ def test_random_event_sequences_keep_the_invariants(start: int, script):
     last_bu: SendBu | None = None
     last_bu_at: float | None = None
     # Sequence numbers a 135 resync may jump to (BA's sequence + 1). The resynced BU can leave in a
-    # later step than the 135 (rate limit), after other BUs, so the allowance lasts until it is used.
+    # later step than the 135 (rate limit), after other BUs: the allowance lasts until used.
     resync_targets: set[int] = set()
     for dt, kind, status, seq in script:
         ev: BindingEvent
