@@ -43,6 +43,7 @@ NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP era 0) to 1970-0
 
 _U32 = struct.Struct("!I")
 _SPI_AND_DATA = 4 + MN_HA_AUTHENTICATOR_LEN
+_MN_HA_OPTION_HEAD = bytes((OPT_MESSAGE_AUTHENTICATION, 1 + _SPI_AND_DATA, AUTH_SUBTYPE_MN_HA))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +68,8 @@ def compute_authenticator(
 ) -> bytes:
     """First(96, HMAC_SHA1(key, careof | home | mh_data)); `mh_data` has a zero checksum and
     ends with the mobility SPI (RFC 4285 §5.1)."""
-    mac = hmac.new(key, careof.packed + home.packed, hashlib.sha1)
-    mac.update(mh_data)
-    return mac.digest()[:MN_HA_AUTHENTICATOR_LEN]
+    mobility_data = careof.packed + home.packed + bytes(mh_data)
+    return hmac.digest(key, mobility_data, hashlib.sha1)[:MN_HA_AUTHENTICATOR_LEN]
 
 
 def sign_mobility_header(
@@ -79,8 +79,9 @@ def sign_mobility_header(
 
     Zeroes the checksum (the caller computes it afterwards, over the signed bytes).
     """
-    located = locate_mn_ha_option(bytes(mh))
-    if located is None or located[1] != len(mh) - MN_HA_AUTHENTICATOR_LEN:
+    # The option is the last 19 octets: type 9, length 17, subtype 1 (MN-HA), SPI, data.
+    tail = len(mh) - _SPI_AND_DATA - 3
+    if tail < 8 or bytes(mh[tail : tail + 3]) != _MN_HA_OPTION_HEAD:
         raise ValueError("the Mobility Header does not end with an MN-HA authentication option")
     mh[4:6] = b"\x00\x00"
     at = len(mh) - MN_HA_AUTHENTICATOR_LEN

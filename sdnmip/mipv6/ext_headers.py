@@ -42,14 +42,20 @@ _HAO_PREFIX = bytes((2, OPT_PADN, 2, 0, 0, OPT_HOME_ADDRESS, HOME_ADDRESS_OPT_LE
 _RH2_PREFIX = bytes((TYPE2_HDR_EXT_LEN, ROUTING_TYPE_2))
 
 
-def _check_unicast(field: str, offset: int, address: IPv6Address) -> None:
-    """RFC 6275 §6.3/§6.4: the home address must be a routable unicast address."""
+_ZERO15 = bytes(15)
+
+
+def _check_unicast(field: str, offset: int, raw: bytes) -> None:
+    """RFC 6275 §6.3/§6.4: the home address must be a routable unicast address: not multicast
+    (ff00::/8), link-local (fe80::/10), unspecified (::) or loopback (::1). Tested on the packed
+    octets because this runs for every BU and BA."""
+    first = raw[0]
     if (
-        address.is_multicast
-        or address.is_unspecified
-        or address.is_loopback
-        or address.is_link_local
+        first == 0xFF
+        or (first == 0xFE and raw[1] & 0xC0 == 0x80)
+        or (raw[15] <= 1 and raw[:15] == _ZERO15)
     ):
+        address = IPv6Address(raw)
         raise FieldValueError(field, offset, f"{address} is not a routable unicast address")
 
 
@@ -117,9 +123,9 @@ def decode_options_header(
                 raise LengthError("Home Address option length", pos + 1, f"is {olen}, must be 16")
             if hao is not None:
                 raise FieldValueError("Home Address option", pos, "appears twice")
-            address = IPv6Address(bytes(data[pos + 2 : nxt]))
-            _check_unicast("Home Address", pos + 2, address)
-            hao = HomeAddressOption(address)
+            raw = bytes(data[pos + 2 : nxt])
+            _check_unicast("Home Address", pos + 2, raw)
+            hao = HomeAddressOption(IPv6Address(raw))
         elif otype != OPT_PADN and otype >> 6:
             raise UnrecognizedOptionError(
                 f"{name} option type", pos, f"unrecognized option {otype} requires discard"
@@ -151,6 +157,6 @@ def decode_routing_header(
         raise LengthError("Hdr Ext Len", start + 1, f"is {data[start + 1]}, must be 2 for type 2")
     if segments_left > TYPE2_SEGMENTS_LEFT:
         raise FieldValueError("Segments Left", start + 3, f"is {segments_left}, must be 0 or 1")
-    address = IPv6Address(bytes(data[start + 8 : start + 24]))
-    _check_unicast("Home Address", start + 8, address)
-    return data[start], Type2RoutingHeader(address, segments_left), stop
+    raw = bytes(data[start + 8 : start + 24])
+    _check_unicast("Home Address", start + 8, raw)
+    return data[start], Type2RoutingHeader(IPv6Address(raw), segments_left), stop

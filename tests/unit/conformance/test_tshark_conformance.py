@@ -8,9 +8,10 @@ Mobility Header checksum, so this file recomputes it with its own RFC 8200 §8.1
 destination) and compares it with the checksum on the wire. tshark does verify ICMPv6
 checksums (with the same address rules); its verdict is asserted too.
 
-Two tshark 4.0 quirks are accounted for, not hidden: its "Authentication Data" field of the RFC
-4285 option covers Option Length - 7 octets (2 short of the 12-octet authenticator), and it
-renders the RFC 4285 §6 NTP-format timestamp with a 1970 epoch; both are compared as raw bytes.
+Three tshark 4.0 quirks are accounted for, not hidden: its "Authentication Data" field of the
+RFC 4285 option covers Option Length - 7 octets (2 short of the 12-octet authenticator), it
+renders the RFC 4285 §6 NTP-format timestamp with a 1970 epoch (both compared as raw bytes), and
+it files the Care-of Test's Care-of Keygen Token under its Home Test field name.
 """
 
 from __future__ import annotations
