@@ -50,6 +50,7 @@ from sdnmip.mipv6.options import (
     NonceIndices,
     Pad1,
     PadN,
+    find_option,
 )
 from sdnmip.mipv6.packet import (
     DecodedPacket,
@@ -97,6 +98,7 @@ __all__ = [
     "build_mh_packet",
     "decode_from",
     "decode_ipv6_packet",
+    "find_option",
     "lifetime_units",
     "ntp_timestamp",
     "replay_protection",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv6Address
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from sdnmip.mipv6.errors import EncodeError, FieldValueError, LengthError, TruncatedError
 
@@ -195,6 +195,18 @@ MobilityOption = (
     | MobilityMessageAuthentication
     | MobilityMessageReplayProtection
 )
+
+
+OptionT = TypeVar("OptionT", bound=MobilityOption)
+
+
+def find_option(options: tuple[MobilityOption, ...], kind: type[OptionT]) -> OptionT | None:
+    """The first option of class `kind` (e.g. the MN-ID or the authentication option to pick
+    the MN's key), or None."""
+    for opt in options:
+        if isinstance(opt, kind):
+            return opt
+    return None
 
 
 def padding(count: int) -> bytes:

@@ -21,6 +21,8 @@ from sdnmip.mipv6.options import (
     MobileNodeIdentifier,
     MobilityMessageAuthentication,
     MobilityMessageReplayProtection,
+    NonceIndices,
+    find_option,
 )
 from sdnmip.mipv6.packet import build_mh_packet, decode_from, decode_ipv6_packet
 from tests.unit.mipv6.reference import (
@@ -72,11 +74,14 @@ def test_ha_verifies_bu_and_reads_the_nai() -> None:
     assert got.verify_mn_ha(KEY.key)
     assert not got.verify_mn_ha(bytes(16))
     assert isinstance(got.message, BindingUpdate)
-    ids = [o for o in got.message.options if isinstance(o, MobileNodeIdentifier)]
-    assert ids[0].nai == "mn1@example.org"
-    auth = got.message.options[-1]
-    assert isinstance(auth, MobilityMessageAuthentication)
+    mnid = find_option(got.message.options, MobileNodeIdentifier)
+    assert mnid is not None
+    assert mnid.nai == "mn1@example.org"
+    auth = find_option(got.message.options, MobilityMessageAuthentication)
+    assert auth is not None
     assert auth.mobility_spi == KEY.spi
+    assert got.message.options[-1] == auth
+    assert find_option(got.message.options, NonceIndices) is None
 
 
 def test_tampered_bu_fails_verification() -> None:
