@@ -56,6 +56,7 @@ from sdnmip.core.types import (
 )
 
 Action = Any  # an os-ken message (untyped) or an AgentRequest
+RuleKey = tuple[int, int, frozenset[tuple[str, Any]]]  # table, priority, canonical match
 FIRST_INFORMATIONAL_ICMPV6 = 128  # RFC 4443 §2.1: types below are error messages
 # RFC 4443/4861/4191/3810: MLD and Neighbor Discovery are link-local plumbing, not flows.
 ICMPV6_NOT_FLOWS = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
@@ -160,20 +161,31 @@ class MnLogic:
     def reconcile(self, now: float, dump: Iterable[ofmsg.FlowStat]) -> list[Action]:
         """Make the switch hold exactly the expected rules, touching only what differs.
 
-        Rules with foreign cookies (the testbed's plumbing, another controller's) or with our
-        cookie but no longer expected (flows that ended while we were away) are deleted; missing
-        rules are added (a persisted flow whose rules expired meanwhile gets them back and ages
-        out again if it is dead); rules whose actions changed are modified in place.
+        `dump` is the whole flow-stats reply (every part of the multipart reply to the request
+        `datapath_up` returned). Rules with foreign cookies (the testbed's plumbing, another
+        controller's) or with our cookie but no longer expected (flows that ended while we were
+        away) are deleted; missing rules are added (a persisted flow whose rules expired meanwhile
+        gets them back and ages out again if it is dead); rules whose actions changed are
+        modified in place. The result is the same whether it runs once or twice.
         """
-        expected: dict[tuple[int, int, frozenset[tuple[str, Any]]], Any] = {}
-        owner: dict[tuple[int, int, frozenset[tuple[str, Any]]], RuleState] = {}
+        out: list[Action] = []
+        for e in list(self.flows):
+            if e.uplink not in self.uplinks:  # the uplink left the configuration
+                out += self._end_flow(e.flow_id, "uplink removed")
+        expected: dict[RuleKey, Any] = {}
+        owner: dict[RuleKey, RuleState] = {}
+        keep: dict[int, FlowEntry] = {}  # cookies of live flows' rules we cannot rebuild yet
         for msg in self.rules.static_rules():
             expected[_rule_key(msg)] = msg
         for e in self.flows:
+            e.up.installed = e.down.installed = True
             for msg, state in self._flow_rules(e):
                 k = _rule_key(msg)
                 expected[k] = msg
                 owner[k] = state
+            if e.mode is Mode.DIRECT and self.uplinks[e.uplink].egress() is None:
+                keep[pl.cookie(pl.CookieKind.FLOW_UP, e.flow_id)] = e
+                e.up.installed = False  # unless the dump shows it
         adds: list[Action] = []
         deletes: list[Action] = []
         seen = set()
@@ -181,6 +193,10 @@ class MnLogic:
             k = (stat.table_id, stat.priority, ofmsg.match_key(stat.match))
             want = expected.get(k)
             if want is None:
+                kept = keep.get(stat.cookie)
+                if kept is not None:
+                    kept.up.installed = True
+                    continue
                 deletes.append(
                     pl.delete_rule(stat.table_id, stat.priority, stat.cookie, stat.match)
                 )
@@ -194,11 +210,9 @@ class MnLogic:
             elif owned is not None:
                 owned.cur_packets, owned.cur_bytes = stat.packet_count, stat.byte_count
         adds.extend(msg for k, msg in expected.items() if k not in seen)
-        for e in self.flows:
-            e.up.installed = e.down.installed = True
         self.stats["reconciled"] += 1
         # Ours first, then the sweep, so forwarding never has a gap.
-        return adds + deletes
+        return out + adds + deletes
 
     def _flow_rules(self, e: FlowEntry) -> list[tuple[Any, RuleState]]:
         out = [(self.rules.down_rule(e), e.down)]
@@ -248,10 +262,11 @@ class MnLogic:
         egress = self.uplinks[e.uplink].egress() if e.mode is Mode.DIRECT else None
         if e.mode is Mode.DIRECT and egress is None:
             return self._refuse("direct flow's uplink has no router")
+        # A table miss proves the rule is absent (expired, lost, or its flow-mod still in
+        # flight): install it whatever we believed; an identical add just replaces it.
         acts = self.rules.up_actions(e, egress)
-        out: list[Action] = []
+        out: list[Action] = [self.rules.up_rule(e, egress, actions=acts)]
         if not e.up.installed:
-            out.append(self.rules.up_rule(e, egress, actions=acts))
             e.up.installed = True
             self.stats["reinstalled"] += 1
         if p.complete:
@@ -327,9 +342,8 @@ class MnLogic:
         if e is not None:
             e.last_seen = now
             acts = self.rules.down_actions(e)
-            out: list[Action] = []
+            out: list[Action] = [self.rules.down_rule(e, actions=acts)]
             if not e.down.installed:
-                out.append(self.rules.down_rule(e, actions=acts))
                 e.down.installed = True
                 self.stats["reinstalled"] += 1
             if p.complete:
@@ -618,8 +632,16 @@ class MnLogic:
                 e = self.flows.get(fid)
                 if e is not None and e.mode is Mode.DIRECT:
                     out += self._end_flow(fid, "coa changed")
+        new_router = ev.router_mac is not None and ev.router_mac != u.router_mac
         u.agent_up, u.coa, u.router_mac = ev.up, ev.coa, ev.router_mac
         self._refresh_views()
+        if new_router:
+            # Direct flows address the access router itself: follow it (same rule, new MAC).
+            egress = u.egress()
+            for fid in sorted(self.flows.flows_on_uplink(ev.name)):
+                e = self.flows.get(fid)
+                if e is not None and e.mode is Mode.DIRECT and e.up.installed:
+                    out.append(self.rules.up_rule(e, egress, modify=True))
         return out + self._rescue(now)
 
     # -- counters -------------------------------------------------------------------------------
@@ -660,7 +682,7 @@ def _outgoing_key(p: Packet) -> FlowKey | None:
     return FlowKey(p.proto, p.src, p.sport, p.dst, p.dport)
 
 
-def _rule_key(msg: Any) -> tuple[int, int, frozenset[tuple[str, Any]]]:
+def _rule_key(msg: Any) -> RuleKey:
     return (msg.table_id, msg.priority, ofmsg.match_key(ofmsg.match_items(msg.match)))
 
 

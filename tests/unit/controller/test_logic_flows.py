@@ -267,3 +267,29 @@ def test_no_usable_uplink_drops_without_a_rule():
     rig.run(rig.logic.port_status(0, LTE, False))
     assert rig.send(HOA0, udp_pkt(PRIMARY, CN1, 1, 2)).outputs == []
     assert len(rig.logic.flows) == 0
+
+
+def test_a_rule_lost_without_notice_is_reinstalled_on_the_next_miss():
+    rig = Rig.start()
+    rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5000, 53))
+    fid = rig.flow_for(CN1, 53).flow_id
+    from sdnmip.controller import ofmsg
+    from sdnmip.controller import pipeline as pl
+
+    rig.switch.apply(ofmsg.delete_by_cookie(pl.cookie(pl.CookieKind.FLOW_UP, fid), pl.ALL_ONES_64))
+    rig.switch.removed.clear()  # the notice got lost
+    res = rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5000, 53))
+    assert len(res.packet_ins) == 1 and res.ports() == [IWLAN]
+    assert rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5000, 53)).packet_ins == []
+    assert rig.flow_for(CN1, 53).flow_id == fid
+
+
+def test_direct_flows_follow_a_new_access_router():
+    from sdnmip.controller.config import UplinkState
+    from sdnmip.core.types import Mode
+
+    rig = Rig.start(policy=ScriptedPolicy({53: Decision("lte", mode=Mode.DIRECT)}))
+    rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5353, 53))
+    rig.event(UplinkState("lte", True, A("2001:db8:2::2"), "02:aa:00:00:00:99"))
+    port, f = rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5353, 53)).only()
+    assert port == LTE and f["eth_dst"] == "02:aa:00:00:00:99"

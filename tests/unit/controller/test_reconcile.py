@@ -144,3 +144,34 @@ def test_counters_come_from_the_dump_and_from_flow_stats():
     rig.logic.flow_stats(7.0, rig.switch.dump())
     assert e.up.packets == 4 and e.last_seen == 7.0
     assert e.hoa == A(PRIMARY)
+
+
+def test_a_direct_flows_rule_survives_reconcile_before_the_router_is_known_again():
+    rig = _busy_rig()
+    expected = rig.switch.signature()
+    logic = _restart(rig)
+    from sdnmip.controller.logic import UplinkRuntime
+
+    logic.uplinks["lte"] = UplinkRuntime("lte", agent_up=True, coa=A("2001:db8:2::2"))
+    logic._refresh_views()
+    rig.logic = logic
+    rig.run(logic.reconcile(rig.now, rig.switch.dump()))
+    assert rig.switch.signature() == expected
+    assert rig.flow_for(CN2, 53).up.installed
+
+
+def test_flows_on_an_uplink_that_left_the_configuration_are_ended():
+    from dataclasses import replace
+
+    rig = _busy_rig()
+    cfg = rig.logic.cfg
+    snapshot = json.loads(json.dumps(rig.logic.snapshot()))
+    logic = MnLogic.restore(replace(cfg, uplinks=cfg.uplinks[:1]), POLICY, snapshot)
+    rig.logic = logic
+    rig.run(logic.reconcile(rig.now, rig.switch.dump()))
+    assert {e.uplink for e in logic.flows} == {"wlan"}
+    assert all(
+        r.table_id != pl.TableId.DIRECT_IN or r.match.get("in_port") != LTE
+        for r in rig.switch.all_rules()
+    )
+    assert rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80, flags=ACK)).ports() == [IWLAN]
