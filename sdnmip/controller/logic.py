@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
 
-from sdnmip.controller import ofmsg
+from sdnmip.controller import icmp6err, ofmsg
 from sdnmip.controller import pipeline as pl
 from sdnmip.controller.config import (
     AgentEvent,
@@ -57,7 +57,6 @@ from sdnmip.core.types import (
 
 Action = Any  # an os-ken message (untyped) or an AgentRequest
 RuleKey = tuple[int, int, frozenset[tuple[str, Any]]]  # table, priority, canonical match
-FIRST_INFORMATIONAL_ICMPV6 = 128  # RFC 4443 §2.1: types below are error messages
 # RFC 4443/4861/4191/3810: MLD and Neighbor Discovery are link-local plumbing, not flows.
 ICMPV6_NOT_FLOWS = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 
@@ -331,9 +330,8 @@ class MnLogic:
         return out
 
     def _to_hoa(self, now: float, p: Packet, data: bytes) -> list[Action]:
-        if p.proto == IPPROTO_ICMPV6 and p.sport < FIRST_INFORMATIONAL_ICMPV6:
-            # The error quotes the flow's HoA, not the Primary the socket knows.
-            return self._refuse("ICMPv6 error to a HoA")
+        if icmp6err.is_error(p):
+            return self._icmp_error(p, data)
         if p.proto == IPPROTO_ICMPV6:
             mn_port, remote_port = icmpv6_peer_type(p.sport), p.sport
         else:
@@ -378,6 +376,24 @@ class MnLogic:
             rule_id=None if d is None else d.rule_id,
         )
         return out + self._install_new(now, e, data if p.complete else None, None, first_up=False)
+
+    def _icmp_error(self, p: Packet, data: bytes) -> list[Action]:
+        """An ICMPv6 error about one of our flows: hand it to the kernel as if about the Primary."""
+        q = icmp6err.quoted(data, p)
+        if isinstance(q, Refused):
+            return self._refuse(f"ICMPv6 error quoting junk: {q.reason}")
+        # The quoted packet is one the MN sent: from the flow's address on the wire.
+        if q.proto == IPPROTO_ICMPV6:
+            wire = (q.proto, q.src, q.sport, q.dst, icmpv6_peer_type(q.sport))
+        else:
+            wire = (q.proto, q.src, q.sport, q.dst, q.dport)
+        e = self.flows.by_wire(wire)
+        if e is None or e.hoa != p.dst:
+            return self._refuse("ICMPv6 error about no flow of ours")
+        self.stats["icmp_errors_translated"] += 1
+        frame = data if e.hoa == e.key.local else icmp6err.rewrite(data, p, e.key.local)
+        acts = [ofmsg.set_field("eth_dst", self.cfg.hoa0_mac), ofmsg.output(self.cfg.hoa0_port)]
+        return [ofmsg.packet_out(frame, acts)]
 
     # -- flow end -------------------------------------------------------------------------------
 
@@ -676,7 +692,7 @@ class MnLogic:
 
 def _outgoing_key(p: Packet) -> FlowKey | None:
     if p.proto == IPPROTO_ICMPV6:
-        if p.sport < FIRST_INFORMATIONAL_ICMPV6 or p.sport in ICMPV6_NOT_FLOWS:
+        if p.sport < icmp6err.FIRST_INFORMATIONAL or p.sport in ICMPV6_NOT_FLOWS:
             return None
         return FlowKey(p.proto, p.src, p.sport, p.dst, icmpv6_peer_type(p.sport))
     return FlowKey(p.proto, p.src, p.sport, p.dst, p.dport)

@@ -53,6 +53,8 @@ class Packet:
     tcp_flags: int = 0
     icmp_code: int = 0
     complete: bool = True  # False when the switch sent only the first bytes (a FIN/RST copy)
+    l4_offset: int = 0  # where the upper-layer header starts in the buffer parsed
+    end: int = 0  # where the packet (as far as we have it) ends in that buffer
 
     @property
     def is_tcp_open(self) -> bool:
@@ -68,6 +70,7 @@ class Refused:
 
 
 def parse(frame: bytes) -> Packet | Refused:
+    """Parse an Ethernet frame carrying IPv6."""
     view = memoryview(frame)
     if len(view) < ETH_HLEN + IPV6_HLEN:
         return Refused(f"truncated frame ({len(view)} bytes)")
@@ -76,17 +79,24 @@ def parse(frame: bytes) -> Packet | Refused:
         return Refused("VLAN-tagged frame")
     if eth_type != ETH_TYPE_IPV6:
         return Refused(f"not IPv6 (ethertype {eth_type:#06x})")
-    vtf, payload_len, nxt, _hlim, src, dst = _IPV6.unpack_from(view, ETH_HLEN)
+    return parse_ipv6(view, ETH_HLEN, len(view))
+
+
+def parse_ipv6(view: memoryview, start: int, limit: int) -> Packet | Refused:
+    """Parse the IPv6 packet at view[start:limit] (also a packet quoted in an ICMPv6 error)."""
+    if start + IPV6_HLEN > limit:
+        return Refused("truncated IPv6 header")
+    vtf, payload_len, nxt, _hlim, src, dst = _IPV6.unpack_from(view, start)
     if vtf >> 28 != 6:
         return Refused(f"IP version {vtf >> 28} in an IPv6 ethertype")
     if payload_len == 0:
         # Jumbograms (payload length 0, RFC 2675) never reach us: the uplinks' MTU is 1600.
         return Refused("IPv6 payload length 0")
-    declared_end = ETH_HLEN + IPV6_HLEN + payload_len
-    # A copy sent with a max_len holds only the headers; trailing bytes beyond the declared
-    # length are Ethernet padding.
-    end = min(declared_end, len(view))
-    off = ETH_HLEN + IPV6_HLEN
+    declared_end = start + IPV6_HLEN + payload_len
+    # A copy sent with a max_len, or a packet quoted in an ICMPv6 error, holds only the first
+    # bytes; bytes beyond the declared length are Ethernet padding.
+    end = min(declared_end, limit)
+    off = start + IPV6_HLEN
     for _ in range(MAX_EXT_HEADERS):
         if nxt in _EXT_GENERIC:
             if off + 2 > end:
@@ -111,6 +121,7 @@ def parse(frame: bytes) -> Packet | Refused:
         return Refused("extension header runs past the packet")
     sport = dport = flags = code = 0
     if nxt in (IPPROTO_TCP, IPPROTO_UDP):
+        # Ports are the first 4 bytes; TCP flags are bytes 12-13 (RFC 9293 §3.1).
         need = 14 if nxt == IPPROTO_TCP else 8
         if off + need > end:
             return Refused("truncated TCP header" if nxt == IPPROTO_TCP else "truncated UDP header")
@@ -133,5 +144,7 @@ def parse(frame: bytes) -> Packet | Refused:
         dscp=(vtf >> 22) & 0x3F,
         tcp_flags=flags,
         icmp_code=code,
-        complete=declared_end <= len(view),
+        complete=declared_end <= limit,
+        l4_offset=off,
+        end=end,
     )

@@ -19,7 +19,7 @@ SRC, DST = "2001:db8:100::1000", "2001:db8:c1::10"
 
 def test_tcp_fields_flow_label_and_dscp():
     p = parse(build(tcp_pkt(SRC, DST, 40000, 80, flags=0x12, flabel=0xABCDE, dscp=46)))
-    assert p == Packet(A(SRC), A(DST), 6, 40000, 80, 0xABCDE, 46, tcp_flags=0x12)
+    assert p == Packet(A(SRC), A(DST), 6, 40000, 80, 0xABCDE, 46, 0x12, l4_offset=54, end=74)
     assert not p.is_tcp_open
     assert parse(build(tcp_pkt(SRC, DST, 1, 2, flags=0x02))).is_tcp_open
 
