@@ -12,6 +12,10 @@ and parsed facts, and returns a list of actions: OpenFlow messages (datapath=Non
 ofmsg/pipeline) and agent requests (sdnmip.controller.config.ClaimHoa/BindHoas/ReleaseHoa).
 The shell sends them in order. User mistakes (unknown flow, unusable uplink) raise FlowError.
 
+Helpers: packet.py parses, rules.py builds each rule (checked by pipeline.py), reconcile.py
+diffs expected rules against a dump, icmp6err.py translates ICMPv6 errors, uplinks.py holds the
+run-time uplink state; sdnmip/core holds the tables, Figure 6 and the policy contract.
+
 Ordering: a new flow's flow-mods come before its packet-out, and the packet-out carries the
 rule's own actions (not OFPP_TABLE), so the first packet takes the flow's path whether or not
 the switch has applied the flow-mods yet; no barrier round trip on the new-flow path.
@@ -22,11 +26,10 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
 
-from sdnmip.controller import icmp6err, ofmsg
+from sdnmip.controller import icmp6err, ofmsg, reconcile
 from sdnmip.controller import pipeline as pl
 from sdnmip.controller.config import (
     AgentEvent,
@@ -40,7 +43,9 @@ from sdnmip.controller.config import (
     UplinkState,
 )
 from sdnmip.controller.packet import Packet, Refused, parse
+from sdnmip.controller.reconcile import RuleKey, rule_key
 from sdnmip.controller.rules import Egress, RuleBuilder
+from sdnmip.controller.uplinks import PortCounters, UplinkRuntime
 from sdnmip.core.flows import FlowEntry, FlowTable, FlowTableError, RuleState, icmpv6_peer_type
 from sdnmip.core.policy_api import PolicyEngine
 from sdnmip.core.redirector import HomeAddressTable, choose_incoming, choose_outgoing
@@ -56,41 +61,12 @@ from sdnmip.core.types import (
 )
 
 Action = Any  # an os-ken message (untyped) or an AgentRequest
-RuleKey = tuple[int, int, frozenset[tuple[str, Any]]]  # table, priority, canonical match
 # RFC 4443/4861/4191/3810: MLD and Neighbor Discovery are link-local plumbing, not flows.
 ICMPV6_NOT_FLOWS = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 
 
 class FlowError(ValueError):
     """A northbound request names a flow or uplink that cannot be acted on."""
-
-
-@dataclass(slots=True)
-class UplinkRuntime:
-    name: str
-    link_up: bool = True  # OpenFlow port status of the physical port
-    agent_up: bool = False  # the agent's view (link, CoA, router)
-    coa: IPv6Address | None = None
-    router_mac: str | None = None
-    rate_bps: float = 0.0
-    _bytes: int = -1
-    _at: float = 0.0
-
-    @property
-    def usable(self) -> bool:
-        return self.link_up and self.agent_up and self.coa is not None
-
-    def egress(self) -> Egress | None:
-        if self.coa is None or self.router_mac is None:
-            return None
-        return Egress(self.coa, self.router_mac)
-
-
-@dataclass(frozen=True, slots=True)
-class PortCounters:
-    port_no: int
-    rx_bytes: int
-    tx_bytes: int
 
 
 class MnLogic:
@@ -142,10 +118,7 @@ class MnLogic:
         return self._views
 
     def _refresh_views(self) -> None:
-        self._views = tuple(
-            UplinkView(name=u.name, up=u.link_up and u.agent_up, coa=u.coa, rate_bps=u.rate_bps)
-            for u in self.uplinks.values()
-        )
+        self._views = tuple(u.view() for u in self.uplinks.values())
 
     def _usable(self, name: str) -> bool:
         u = self.uplinks.get(name)
@@ -175,43 +148,25 @@ class MnLogic:
         owner: dict[RuleKey, RuleState] = {}
         keep: dict[int, FlowEntry] = {}  # cookies of live flows' rules we cannot rebuild yet
         for msg in self.rules.static_rules():
-            expected[_rule_key(msg)] = msg
+            expected[rule_key(msg)] = msg
         for e in self.flows:
             e.up.installed = e.down.installed = True
             for msg, state in self._flow_rules(e):
-                k = _rule_key(msg)
+                k = rule_key(msg)
                 expected[k] = msg
                 owner[k] = state
             if e.mode is Mode.DIRECT and self.uplinks[e.uplink].egress() is None:
                 keep[pl.cookie(pl.CookieKind.FLOW_UP, e.flow_id)] = e
                 e.up.installed = False  # unless the dump shows it
-        adds: list[Action] = []
-        deletes: list[Action] = []
-        seen = set()
-        for stat in dump:
-            k = (stat.table_id, stat.priority, ofmsg.match_key(stat.match))
-            want = expected.get(k)
-            if want is None:
-                kept = keep.get(stat.cookie)
-                if kept is not None:
-                    kept.up.installed = True
-                    continue
-                deletes.append(
-                    pl.delete_rule(stat.table_id, stat.priority, stat.cookie, stat.match)
-                )
-                continue
-            seen.add(k)
+        p = reconcile.plan(expected, dump, keep)
+        for k, stat in p.intact:
             owned = owner.get(k)
-            if stat.cookie != want.cookie:
-                adds.append(want)  # same match and priority: the add replaces the rule
-            elif stat.instructions != ofmsg.instructions_key(want.instructions):
-                adds.append(_as_modify(want))
-            elif owned is not None:
+            if owned is not None:
                 owned.cur_packets, owned.cur_bytes = stat.packet_count, stat.byte_count
-        adds.extend(msg for k, msg in expected.items() if k not in seen)
+        for stat in p.kept:
+            keep[stat.cookie].up.installed = True
         self.stats["reconciled"] += 1
-        # Ours first, then the sweep, so forwarding never has a gap.
-        return out + adds + deletes
+        return out + p.messages
 
     def _flow_rules(self, e: FlowEntry) -> list[tuple[Any, RuleState]]:
         out = [(self.rules.down_rule(e), e.down)]
@@ -491,6 +446,9 @@ class MnLogic:
         if e.mode is Mode.DIRECT or e.hoa is None:
             raise FlowError(f"flow {flow_id} is direct: its address is the CoA, it cannot move")
         e.pinned = True
+        rec = self.hoas.record(e.hoa)
+        if rec is not None and rec.target == uplink and e.uplink == uplink:
+            return []  # already there
         return self._move([(e.hoa, uplink)], immediate=False, reason="move")
 
     def resteer(self, now: float) -> list[Action]:
@@ -678,14 +636,8 @@ class MnLogic:
         changed = False
         for c in counters:
             name = self._by_phys.get(c.port_no)
-            if name is None:
-                continue
-            u = self.uplinks[name]
-            total = c.rx_bytes + c.tx_bytes
-            if u._bytes >= 0 and now > u._at and total >= u._bytes:
-                u.rate_bps = (total - u._bytes) * 8 / (now - u._at)
-                changed = True
-            u._bytes, u._at = total, now
+            if name is not None:
+                changed |= self.uplinks[name].count(now, c.rx_bytes + c.tx_bytes)
         if changed:
             self._refresh_views()
 
@@ -696,19 +648,3 @@ def _outgoing_key(p: Packet) -> FlowKey | None:
             return None
         return FlowKey(p.proto, p.src, p.sport, p.dst, icmpv6_peer_type(p.sport))
     return FlowKey(p.proto, p.src, p.sport, p.dst, p.dport)
-
-
-def _rule_key(msg: Any) -> RuleKey:
-    return (msg.table_id, msg.priority, ofmsg.match_key(ofmsg.match_items(msg.match)))
-
-
-def _as_modify(msg: Any) -> Any:
-    spec_table = pl.TABLES[pl.TableId(msg.table_id)]
-    return spec_table.modify_strict(
-        msg.priority,
-        msg.cookie,
-        ofmsg.match_items(msg.match),
-        msg.instructions,
-        idle_timeout=msg.idle_timeout,
-        flags=msg.flags,
-    )

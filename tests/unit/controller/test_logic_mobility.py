@@ -187,7 +187,7 @@ def test_claimed_spare_bound_elsewhere_sends_at_once_via_the_chosen_uplink_and_r
 
 
 def test_port_stats_give_uplink_rates_to_the_policy():
-    from sdnmip.controller.logic import PortCounters
+    from sdnmip.controller.uplinks import PortCounters
 
     rig = Rig.start()
     rig.logic.port_stats(10.0, [PortCounters(WLAN, 1000, 0)])
@@ -195,3 +195,9 @@ def test_port_stats_give_uplink_rates_to_the_policy():
     views = {v.name: v for v in rig.logic.uplink_views()}
     assert views["wlan"].rate_bps == pytest.approx(1_000_000)
     assert views["wlan"].coa == A(COA["wlan"])
+
+
+def test_moving_a_flow_where_it_already_is_does_nothing():
+    rig = Rig.start()
+    _, f81 = _two_flows_to_cn1(rig)
+    assert rig.logic.move_flow(rig.now, f81, "wlan") == []

@@ -150,7 +150,7 @@ def test_a_direct_flows_rule_survives_reconcile_before_the_router_is_known_again
     rig = _busy_rig()
     expected = rig.switch.signature()
     logic = _restart(rig)
-    from sdnmip.controller.logic import UplinkRuntime
+    from sdnmip.controller.uplinks import UplinkRuntime
 
     logic.uplinks["lte"] = UplinkRuntime("lte", agent_up=True, coa=A("2001:db8:2::2"))
     logic._refresh_views()
