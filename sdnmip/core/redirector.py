@@ -40,7 +40,9 @@ and reserves its HoA, so no later flow joins it. The price is one HA binding per
 must be refilled at the rate flows start (a standard HA spends about 1 s of DAD per new HoA), and
 each flow end costs a deregistration BU. Use it for few long flows (calls, video), not browsing.
 Cost: steps 1-3 are O(number of held HoAs) with O(1) index lookups (per-CN multiset of HoAs, per
-HoA flow count); the pool-exhausted fallback is also O(held HoAs).
+HoA flow count), and O(1) when c already uses every dynamic HoA; the pool-exhausted fallback is
+also O(held HoAs). HoAs come only from the pool, which the HA refills at DAD speed, so the number
+held stays near the pool size plus the busiest correspondent's concurrent flows.
 """
 
 from __future__ import annotations
@@ -220,19 +222,19 @@ def choose_outgoing(
             return pinned
     if not own_hoa:
         used = flows.hoas_used_by(cn)
-        primary_rec: HoaRecord | None = None
-        for rec in hoas.held():
-            if rec.primary:
-                primary_rec = rec
-                continue
-            if _fits(rec, flows, used, uplink):
-                return _reuse(rec, flows, uplink)
+        # O(1) shortcut: when cn already uses every dynamic HoA (many flows to one server),
+        # skip the scan. Otherwise each HoA skipped is used by cn or bound elsewhere.
+        if len(used) - (hoas.primary in used) < len(hoas) - 1:
+            for rec in hoas.held():
+                if not rec.primary and _fits(rec, flows, used, uplink):
+                    return _reuse(rec, flows, uplink)
+        primary = hoas.record(hoas.primary)
         if (
             primary_use is PrimaryUse.AVOID
-            and primary_rec is not None
-            and _fits(primary_rec, flows, used, uplink)
+            and primary is not None
+            and _fits(primary, flows, used, uplink)
         ):
-            return _reuse(primary_rec, flows, uplink)
+            return _reuse(primary, flows, uplink)
     spare = hoas.pick_spare(uplink)
     if spare is not None:
         hoa, bound = spare
