@@ -46,7 +46,7 @@ from sdnmip.controller.packet import Packet, Refused, parse
 from sdnmip.controller.reconcile import RuleKey, rule_key
 from sdnmip.controller.rules import Egress, RuleBuilder
 from sdnmip.controller.uplinks import PortCounters, UplinkRuntime
-from sdnmip.core.flows import FlowEntry, FlowTable, FlowTableError, RuleState, icmpv6_peer_type
+from sdnmip.core.flows import FlowEntry, FlowTable, RuleState, icmpv6_peer_type
 from sdnmip.core.policy_api import PolicyEngine
 from sdnmip.core.redirector import HomeAddressTable, choose_incoming, choose_outgoing
 from sdnmip.core.types import (
@@ -123,6 +123,10 @@ class MnLogic:
     def _usable(self, name: str) -> bool:
         u = self.uplinks.get(name)
         return u is not None and u.usable
+
+    def _dead(self, name: str) -> bool:
+        u = self.uplinks.get(name)
+        return u is None or u.dead
 
     # -- switch connection ----------------------------------------------------------------------
 
@@ -268,10 +272,7 @@ class MnLogic:
         self, now: float, e: FlowEntry, data: bytes | None, egress: Egress | None, first_up: bool
     ) -> list[Action]:
         e.created = e.last_seen = now
-        try:
-            self.flows.add(e)
-        except FlowTableError as err:
-            return self._refuse(str(err))
+        self.flows.add(e)  # callers checked the 5-tuple: a collision here is a bug
         e.up.installed = e.down.installed = True
         self.stats["flows_created"] += 1
         up_acts = self.rules.up_actions(e, egress)
@@ -309,6 +310,9 @@ class MnLogic:
         if p.proto == IPPROTO_TCP and not p.is_tcp_open:
             return self._refuse("TCP segment of no known connection")
         key = FlowKey(p.proto, self.cfg.primary_hoa, mn_port, p.src, remote_port)
+        if self.flows.by_key(key) is not None:
+            # The application already has this 5-tuple with the CN under another HoA.
+            return self._refuse("incoming 5-tuple of a live flow on another HoA")
         desc = FlowDescriptor(key, Direction.INCOMING, p.flow_label, p.dscp)
         d = self.policy.decide(desc, self._views, now)
         rec = self.hoas.record(p.dst)
@@ -458,6 +462,7 @@ class MnLogic:
         pinned one of them (move_flow). Mode changes apply to new flows only.
         """
         wants: dict[IPv6Address, set[str]] = {}
+        decided: list[tuple[FlowEntry, Decision]] = []
         pinned: set[IPv6Address] = set()
         for e in self.flows:
             if e.hoa is None:
@@ -467,9 +472,9 @@ class MnLogic:
                 continue
             d = self.policy.decide(e.desc, self._views, now)
             if d is None or not self._usable(d.uplink):
-                wants.setdefault(e.hoa, set()).add("")
+                wants.setdefault(e.hoa, set()).add("")  # "keep it where it is"
                 continue
-            e.rule_id = d.rule_id
+            decided.append((e, d))
             wants.setdefault(e.hoa, set()).add(d.uplink)
         moves = []
         for hoa, ups in wants.items():
@@ -479,7 +484,12 @@ class MnLogic:
             (uplink,) = ups
             if uplink and uplink != rec.target:
                 moves.append((hoa, uplink))
-        return self._move(moves, immediate=False, reason="policy")
+        out = self._move(moves, immediate=False, reason="policy")
+        for e, d in decided:  # the rule now responsible for where each flow is going
+            rec = self.hoas.record(e.hoa) if e.hoa is not None else None
+            if rec is not None and rec.target == d.uplink:
+                e.rule_id = d.rule_id
+        return out
 
     def _move(
         self, moves: Sequence[tuple[IPv6Address, str]], *, immediate: bool, reason: str
@@ -514,10 +524,10 @@ class MnLogic:
         return out
 
     def _rescue(self, now: float) -> list[Action]:
-        """Flows on an unusable uplink move at once; their HoAs are re-bound in one batch."""
+        """Flows on a dead uplink move at once; their HoAs are re-bound in one batch."""
         out: list[Action] = []
         for name, u in self.uplinks.items():
-            if u.usable:
+            if not u.dead:
                 continue
             for fid in sorted(self.flows.flows_on_uplink(name)):
                 e = self.flows.get(fid)
@@ -531,8 +541,8 @@ class MnLogic:
                 continue
             flows = [self.flows.get(f) for f in fids]
             current = {e.uplink for e in flows if e is not None}
-            if all(self._usable(c) for c in current):
-                if rec.target is not None and not self._usable(rec.target) and len(current) == 1:
+            if not any(self._dead(c) for c in current):
+                if rec.target is not None and self._dead(rec.target) and len(current) == 1:
                     retarget.append((rec.addr, current.pop()))  # a pending move lost its target
                 continue
             new = self._pick_uplink(now, flows[0])
@@ -607,7 +617,7 @@ class MnLogic:
                 if e is not None and e.mode is Mode.DIRECT:
                     out += self._end_flow(fid, "coa changed")
         new_router = ev.router_mac is not None and ev.router_mac != u.router_mac
-        u.agent_up, u.coa, u.router_mac = ev.up, ev.coa, ev.router_mac
+        u.agent_up, u.coa, u.router_mac, u.reported = ev.up, ev.coa, ev.router_mac, True
         self._refresh_views()
         if new_router:
             # Direct flows address the access router itself: follow it (same rule, new MAC).

@@ -27,6 +27,7 @@ class UplinkRuntime:
     name: str
     link_up: bool = True  # OpenFlow port status of the physical port
     agent_up: bool = False  # the agent's view: unusable until it reports a CoA
+    reported: bool = False  # the agent has reported this uplink since the controller started
     coa: IPv6Address | None = None
     router_mac: str | None = None
     rate_bps: float = 0.0  # both directions, over the last port-stats interval
@@ -35,7 +36,14 @@ class UplinkRuntime:
 
     @property
     def usable(self) -> bool:
+        """New flows may be placed here."""
         return self.link_up and self.agent_up and self.coa is not None
+
+    @property
+    def dead(self) -> bool:
+        """Known to be down: its flows must move. An uplink the agent has not reported yet (just
+        after a controller restart) is not usable but not dead: its flows stay put."""
+        return not self.link_up or (self.reported and not self.usable)
 
     def egress(self) -> Egress | None:
         """Where direct-mode packets go: None until both CoA and router are known."""

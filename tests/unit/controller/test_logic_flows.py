@@ -293,3 +293,13 @@ def test_direct_flows_follow_a_new_access_router():
     rig.event(UplinkState("lte", True, A("2001:db8:2::2"), "02:aa:00:00:00:99"))
     port, f = rig.send(HOA0, udp_pkt(PRIMARY, CN1, 5353, 53)).only()
     assert port == LTE and f["eth_dst"] == "02:aa:00:00:00:99"
+
+
+def test_incoming_packet_with_the_5_tuple_of_a_flow_on_another_hoa_is_refused():
+    rig = Rig.start(policy=BY_PORT)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80))
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080))  # on a dynamic HoA
+    rig.take_agent()
+    res = rig.send(IWLAN, tcp_pkt(CN1, PRIMARY, 8080, 40001))  # to the Primary instead
+    assert res.outputs == [] and rig.take_agent() == []
+    assert rig.logic.refused["incoming 5-tuple of a live flow on another HoA"] == 1

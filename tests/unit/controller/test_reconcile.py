@@ -7,6 +7,7 @@ from ipaddress import IPv6Address as A
 
 from sdnmip.controller import ofmsg
 from sdnmip.controller import pipeline as pl
+from sdnmip.controller.config import UplinkState
 from sdnmip.controller.logic import MnLogic
 from sdnmip.core.types import Decision, Mode
 
@@ -26,13 +27,13 @@ def _busy_rig() -> Rig:
     return rig
 
 
-def _restart(rig: Rig) -> MnLogic:
+def _restart(rig: Rig, router_known: bool = True) -> MnLogic:
     """A new controller process: state from its persisted snapshot (through JSON), fresh runtime."""
     snapshot = json.loads(json.dumps(rig.logic.snapshot()))
     logic = MnLogic.restore(rig.logic.cfg, POLICY, snapshot)
     for name, u in rig.logic.uplinks.items():  # the agent re-reports the uplinks on reconnect
-        logic.uplinks[name] = u
-    logic._refresh_views()
+        router = u.router_mac if router_known else None
+        assert logic.agent_event(rig.now, UplinkState(name, u.agent_up, u.coa, router)) == []
     return logic
 
 
@@ -149,11 +150,7 @@ def test_counters_come_from_the_dump_and_from_flow_stats():
 def test_a_direct_flows_rule_survives_reconcile_before_the_router_is_known_again():
     rig = _busy_rig()
     expected = rig.switch.signature()
-    logic = _restart(rig)
-    from sdnmip.controller.uplinks import UplinkRuntime
-
-    logic.uplinks["lte"] = UplinkRuntime("lte", agent_up=True, coa=A("2001:db8:2::2"))
-    logic._refresh_views()
+    logic = _restart(rig, router_known=False)
     rig.logic = logic
     rig.run(logic.reconcile(rig.now, rig.switch.dump()))
     assert rig.switch.signature() == expected
@@ -175,3 +172,16 @@ def test_flows_on_an_uplink_that_left_the_configuration_are_ended():
         for r in rig.switch.all_rules()
     )
     assert rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80, flags=ACK)).ports() == [IWLAN]
+
+
+def test_after_a_restart_an_uplink_not_yet_reported_keeps_its_flows():
+    rig = _busy_rig()
+    snapshot = json.loads(json.dumps(rig.logic.snapshot()))
+    logic = MnLogic.restore(rig.logic.cfg, POLICY, snapshot)
+    wlan = rig.logic.uplinks["wlan"]
+    # The agent reports wlan first; lte is unknown, not dead: nothing moves, nothing ends.
+    assert logic.agent_event(0, UplinkState("wlan", True, wlan.coa, wlan.router_mac)) == []
+    assert {e.uplink for e in logic.flows} == {"wlan", "lte"}
+    # Once lte is reported down, its flows are rescued.
+    actions = logic.agent_event(0, UplinkState("lte", False, None))
+    assert actions and {e.uplink for e in logic.flows} == {"wlan"}
