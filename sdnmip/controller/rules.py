@@ -54,7 +54,6 @@ class RuleBuilder:
     def __init__(self, cfg: LogicConfig) -> None:
         self.cfg = cfg
         self.ports: dict[str, UplinkPorts] = {u.name: u for u in cfg.uplinks}
-        self._primary = str(cfg.primary_hoa)
 
     # -- per flow -------------------------------------------------------------------------------
 

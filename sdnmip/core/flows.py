@@ -20,7 +20,6 @@ from ipaddress import IPv6Address
 from typing import Any
 
 from sdnmip.core.types import (
-    IPPROTO_ICMPV6,
     Direction,
     FlowDescriptor,
     FlowKey,
@@ -355,7 +354,3 @@ def _decrement(
         del counts[b]
         if not counts:
             del index[a]
-
-
-def is_icmpv6_informational(proto: int, icmp_type: int) -> bool:
-    return proto == IPPROTO_ICMPV6 and icmp_type >= 128

@@ -127,7 +127,9 @@ def test_fin_in_both_directions_ends_the_flow_after_the_linger_and_releases_its_
     rig.take_agent()
     fin = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080, flags=FIN | ACK))
     assert fin.ports() == [IWLAN] and len(fin.packet_ins) == 1  # forwarded, and copied to us
+    assert rig.logic.next_deadline() is None  # one FIN is not an end
     rig.send(IWLAN, tcp_pkt(CN1, str(hoa), 8080, 40001, flags=FIN | ACK))
+    assert rig.logic.next_deadline() == rig.now + 2.0  # the linger
     rig.advance(1.0)
     # Within the linger the last ACK still passes.
     last = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080, flags=ACK))
@@ -303,3 +305,10 @@ def test_incoming_packet_with_the_5_tuple_of_a_flow_on_another_hoa_is_refused():
     res = rig.send(IWLAN, tcp_pkt(CN1, PRIMARY, 8080, 40001))  # to the Primary instead
     assert res.outputs == [] and rig.take_agent() == []
     assert rig.logic.refused["incoming 5-tuple of a live flow on another HoA"] == 1
+
+
+def test_on_connect_the_logic_asks_for_the_switchs_rules():
+    from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+    (req,) = Rig.start().logic.datapath_up(0.0)
+    assert isinstance(req, parser.OFPFlowStatsRequest) and req.table_id == 0xFF
