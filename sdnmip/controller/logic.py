@@ -48,7 +48,7 @@ from sdnmip.controller.rules import Egress, RuleBuilder
 from sdnmip.controller.uplinks import PortCounters, UplinkRuntime
 from sdnmip.core.flows import FlowEntry, FlowTable, RuleState, icmpv6_peer_type
 from sdnmip.core.policy_api import PolicyEngine
-from sdnmip.core.redirector import HomeAddressTable, choose_incoming, choose_outgoing
+from sdnmip.core.redirector import ControllerHoaTable, choose_incoming, choose_outgoing
 from sdnmip.core.types import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
@@ -75,12 +75,12 @@ class MnLogic:
         cfg: LogicConfig,
         policy: PolicyEngine,
         flows: FlowTable | None = None,
-        hoas: HomeAddressTable | None = None,
+        hoas: ControllerHoaTable | None = None,
     ) -> None:
         self.cfg = cfg
         self.policy = policy
         self.flows = flows if flows is not None else FlowTable()
-        self.hoas = hoas if hoas is not None else HomeAddressTable(cfg.primary_hoa)
+        self.hoas = hoas if hoas is not None else ControllerHoaTable(cfg.primary_hoa)
         if self.hoas.primary != cfg.primary_hoa:
             raise ValueError("persisted Home Address Table has another Primary HoA")
         self.rules = RuleBuilder(cfg)
@@ -109,7 +109,7 @@ class MnLogic:
             cfg,
             policy,
             FlowTable.from_dict(snapshot["flows"]),
-            HomeAddressTable.from_dict(snapshot["hoas"]),
+            ControllerHoaTable.from_dict(snapshot["hoas"]),
         )
 
     # -- uplinks --------------------------------------------------------------------------------

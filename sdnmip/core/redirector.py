@@ -1,6 +1,6 @@
 """Data Flow Redirector: which Home Address a new flow uses (patent Figure 6 and Figure 5).
 
-Owns: the controller's copy of the Home Address Table (`HomeAddressTable`: the Primary HoA, the
+Owns: the controller's copy of the Home Address Table (`ControllerHoaTable`: the Primary HoA, the
 HoAs the controller holds in table order, each with the uplink its HA binding points at and the
 uplink we asked for, and the spare pool the agent publishes ahead of time) and the pure choice
 of a HoA for a new flow (`choose_outgoing`, `choose_incoming`). The caller applies the returned
@@ -88,7 +88,7 @@ class HoaTableError(ValueError):
     """A request names a Home Address the table cannot act on."""
 
 
-class HomeAddressTable:
+class ControllerHoaTable:
     """Primary first, then held dynamic HoAs in claim order, plus the spare pool."""
 
     def __init__(self, primary: IPv6Address, primary_bound: str | None = None) -> None:
@@ -193,7 +193,7 @@ class HomeAddressTable:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> HomeAddressTable:
+    def from_dict(cls, d: Mapping[str, Any]) -> ControllerHoaTable:
         table = cls(IPv6Address(d["primary"]))
         for row in d["held"]:
             hoa = IPv6Address(row["hoa"])
@@ -206,7 +206,7 @@ class HomeAddressTable:
 
 
 def choose_outgoing(
-    hoas: HomeAddressTable,
+    hoas: ControllerHoaTable,
     flows: FlowTable,
     cn: IPv6Address,
     uplink: str,
@@ -243,7 +243,7 @@ def choose_outgoing(
 
 
 def choose_incoming(
-    hoas: HomeAddressTable, flows: FlowTable, hoa: IPv6Address, uplink: str
+    hoas: ControllerHoaTable, flows: FlowTable, hoa: IPv6Address, uplink: str
 ) -> Assignment:
     """Figure 5: an incoming new flow keeps the HoA it arrived on.
 
@@ -269,7 +269,7 @@ def _reuse(rec: HoaRecord, flows: FlowTable, uplink: str, shared: bool = False) 
 
 
 def _pinned(
-    hoas: HomeAddressTable, flows: FlowTable, cn: IPv6Address, uplink: str, pin: IPv6Address
+    hoas: ControllerHoaTable, flows: FlowTable, cn: IPv6Address, uplink: str, pin: IPv6Address
 ) -> Assignment | None:
     """A policy rule named the HoA. Honoured if the MN holds it or has it as a spare."""
     rec = hoas.record(pin)
@@ -283,7 +283,7 @@ def _pinned(
 
 
 def _fallback(
-    hoas: HomeAddressTable, flows: FlowTable, cn: IPv6Address, uplink: str, use: PrimaryUse
+    hoas: ControllerHoaTable, flows: FlowTable, cn: IPv6Address, uplink: str, use: PrimaryUse
 ) -> Assignment:
     used = flows.hoas_used_by(cn)
     strict = use is PrimaryUse.STRICT

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from sdnmip.core.flows import FlowEntry, FlowTable
 from sdnmip.core.redirector import (
     Assignment,
+    ControllerHoaTable,
     HoaRecord,
     HoaTableError,
-    HomeAddressTable,
     PrimaryUse,
     choose_incoming,
     choose_outgoing,
@@ -34,8 +34,8 @@ def add_flow(t: FlowTable, hoa: A, cn: A, uplink: str = "wlan", own: bool = Fals
     return e
 
 
-def table(*held: tuple[A, str | None], spares=()) -> HomeAddressTable:
-    h = HomeAddressTable(PRIMARY, "wlan")
+def table(*held: tuple[A, str | None], spares=()) -> ControllerHoaTable:
+    h = ControllerHoaTable(PRIMARY, "wlan")
     h.set_pool([(a, u) for a, u in held] + list(spares))
     for a, _ in held:
         h.claim(a)
@@ -125,7 +125,7 @@ def test_home_address_table_keeps_the_primary_and_round_trips():
         hoas.release(PRIMARY)
     with pytest.raises(HoaTableError, match="not a spare"):
         hoas.claim(DYN[0])
-    back = HomeAddressTable.from_dict(hoas.to_dict())
+    back = ControllerHoaTable.from_dict(hoas.to_dict())
     assert back.to_dict() == hoas.to_dict()
     hoas.release(DYN[0])
     assert [r.addr for r in hoas.held()] == [PRIMARY]
@@ -224,7 +224,7 @@ requests = st.fixed_dictionaries(
 def test_indexed_choice_equals_the_naive_flowchart(scenario, req):
     held, spares, flow_specs = scenario
     cn, uplink, use, own, pin = req["cn"], req["uplink"], req["use"], req["own"], req["pin"]
-    hoas = HomeAddressTable(PRIMARY, "wlan")
+    hoas = ControllerHoaTable(PRIMARY, "wlan")
     hoas.set_pool([(r.addr, r.bound) for r in held[1:]] + spares)
     for r in held[1:]:
         hoas.claim(r.addr)
