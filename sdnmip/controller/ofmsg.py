@@ -158,11 +158,13 @@ def barrier() -> OFMessage:
     return parser.OFPBarrierRequest(None)
 
 
-def flow_stats_request(cookie: int = 0, cookie_mask: int = 0) -> OFMessage:
+def flow_stats_request(
+    cookie: int = 0, cookie_mask: int = 0, table_id: int = OFPTT_ALL
+) -> OFMessage:
     return parser.OFPFlowStatsRequest(
         None,
         0,
-        OFPTT_ALL,
+        table_id,
         OFPP_ANY,
         OFPG_ANY,
         cookie,
@@ -173,6 +175,23 @@ def flow_stats_request(cookie: int = 0, cookie_mask: int = 0) -> OFMessage:
 
 def port_stats_request() -> OFMessage:
     return parser.OFPPortStatsRequest(None, 0, OFPP_ANY)
+
+
+def set_config(miss_send_len: int = OFPCML_NO_BUFFER) -> OFMessage:
+    """Switch configuration: packet-ins without an explicit max_len carry whole packets."""
+    return parser.OFPSetConfig(None, ofp.OFPC_FRAG_NORMAL, miss_send_len)
+
+
+# OpenFlow 1.3 bundles are the ONF extension EXT-230, which Open vSwitch implements.
+BUNDLE_OPEN: int = ofp.ONF_BCT_OPEN_REQUEST
+BUNDLE_COMMIT: int = ofp.ONF_BCT_COMMIT_REQUEST
+BUNDLE_DISCARD: int = ofp.ONF_BCT_DISCARD_REQUEST
+BUNDLE_FLAGS: int = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
+
+
+def bundle_control(bundle_id: int, type_: int, flags: int = BUNDLE_FLAGS) -> OFMessage:
+    """Open, commit or discard bundle `bundle_id` (messages go in by ofwire.bundle_add)."""
+    return parser.ONFBundleCtrlMsg(None, bundle_id, type_, flags, [])
 
 
 # -- canonical forms and replies ----------------------------------------------------------------

@@ -202,6 +202,14 @@ class Ovsdb:
             self._idl.run()
             _block(deadline, self._idl.wait, txn.wait)
 
+    def row(self, table: str, name: str) -> Row | None:
+        """The row of `table` named `name` in the replica (for `transact` builders)."""
+        return self._find(table, name)
+
+    def insert(self, txn: ovs.db.idl.Transaction, table: str) -> Row:
+        """A new row of `table` in `txn` (for `transact` builders)."""
+        return txn.insert(self._idl.tables[table])
+
     def wait_for(self, what: str, done: Callable[[], bool], timeout: float | None = None) -> None:
         """Poll the replica until `done()` holds (or fail with `what` after the timeout)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)

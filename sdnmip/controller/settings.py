@@ -1,0 +1,105 @@
+"""What the controller process takes from the MN configuration (sdnmip/mn/config.py).
+
+Owns: the translation of `MnConfig` into the bridge to set up (`BridgeSpec`), the logic's
+settings once the bridge's ports are known (`LogicConfig`), the policy engine (a `RuleEngine`
+fed from `policy.dir`, or `PreferredUplinkPolicy` when no directory is configured) and the
+paths the controller uses (its snapshot, its control socket, the agent's socket).
+Must not: start anything or read files other than the policy directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sdnmip.controller.bridge import BridgePorts, BridgeSpec, UplinkSpec
+from sdnmip.controller.config import LogicConfig
+from sdnmip.core.policy import EMPTY_POLICY, RuleEngine
+from sdnmip.core.policy_api import PolicyEngine, PreferredUplinkPolicy
+from sdnmip.core.policy_parse import Context
+from sdnmip.core.redirector import PrimaryUse
+from sdnmip.core.types import IPPROTO_TCP, IPPROTO_UDP
+from sdnmip.northbound.policy_file import PolicyDirectory
+
+log = logging.getLogger("sdnmip.controller")
+
+SNAPSHOT_FILE = "controller.json"
+CONTROL_SOCKET = "controller.sock"
+
+MnConfig = Any  # sdnmip.mn.config.MnConfig (imported by the CLI)
+
+
+def bridge_spec(cfg: MnConfig) -> BridgeSpec:
+    return BridgeSpec(
+        name=cfg.bridge.name,
+        datapath_type=cfg.bridge.datapath_type,
+        hoa_port=cfg.bridge.hoa_port,
+        uplinks=tuple(UplinkSpec(u.name, u.port, u.kernel_port) for u in cfg.uplinks),
+        controller_target=cfg.controller.openflow,
+    )
+
+
+def listen_address(cfg: MnConfig) -> tuple[str, int]:
+    """Where os-ken listens: the host and port of `controller.openflow` (tcp:HOST:PORT)."""
+    _, rest = cfg.controller.openflow.split(":", 1)
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def logic_config(cfg: MnConfig, ports: BridgePorts) -> LogicConfig:
+    c = cfg.controller
+    return LogicConfig(
+        primary_hoa=cfg.home.primary_hoa,
+        home_prefixes=tuple(cfg.home_prefixes),
+        ha_addresses=(cfg.home.agent,),
+        hoa0_port=ports.hoa_port,
+        hoa0_mac=ports.hoa_mac,
+        uplinks=ports.uplinks,
+        idle_timeouts={
+            IPPROTO_TCP: round(c.tcp_idle_timeout),
+            IPPROTO_UDP: round(c.udp_idle_timeout),
+        },
+        other_idle_timeout=round(c.udp_idle_timeout),
+        fin_linger=c.tcp_linger,
+        primary_use=PrimaryUse.STRICT if c.strict_primary else PrimaryUse.AVOID,
+        hoa_per_flow=c.hoa_per_flow,
+    )
+
+
+class DirectoryPolicy:
+    """The rule engine kept in step with the policy directory (polled by the app)."""
+
+    def __init__(self, directory: Path, context: Context) -> None:
+        self.directory = PolicyDirectory(directory, context)
+        self.engine = RuleEngine(self.directory.load(EMPTY_POLICY))
+
+    def poll(self) -> bool:
+        reload = self.directory.poll(self.engine.policy)
+        if reload.error is not None:
+            log.error("policy reload refused, the running policy stays: %s", reload.error)
+        if reload.changed:
+            self.engine.install(reload.policy)
+        return reload.changed
+
+
+def policy_engine(cfg: MnConfig) -> tuple[PolicyEngine, DirectoryPolicy | None]:
+    """The engine the logic asks, and the reloader the app polls (None without a directory).
+    A bad policy file at start is the user's mistake: PolicyError names the file and line."""
+    if cfg.policy.dir is None:
+        names = [u.name for u in cfg.uplinks]
+        preferred = [cfg.preferred] + [n for n in names if n != cfg.preferred]
+        return PreferredUplinkPolicy(preferred), None
+    context = Context(
+        uplinks=frozenset(u.name for u in cfg.uplinks), home_prefixes=tuple(cfg.home_prefixes)
+    )
+    reloader = DirectoryPolicy(cfg.policy.dir, context)
+    return reloader.engine, reloader
+
+
+def snapshot_path(cfg: MnConfig) -> Path:
+    return Path(cfg.paths.state_dir) / SNAPSHOT_FILE
+
+
+def control_socket(cfg: MnConfig) -> Path:
+    return Path(cfg.paths.run_dir) / CONTROL_SOCKET
