@@ -158,6 +158,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self.dp: Any = None  # the connected os-ken Datapath, or None
         self.generation = 0  # connections so far: a reconcile of an older one stops
         self.reconciled = False
+        self.last_reconcile: dict[str, float] = {}  # rules found, changes sent, milliseconds
         self.counters: Counter[str] = Counter()
         self._lock = hub.Semaphore(1)
         self._xid = 0
@@ -412,6 +413,11 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         if generation == self.generation:
             self.reconciled = True
             self.counters["reconciled"] += 1
+            self.last_reconcile = {
+                "rules": len(dump),
+                "changes": len(actions),
+                "ms": round((time.monotonic() - t0) * 1e3, 1),
+            }
             log.info(
                 "reconciled in %.0f ms: %d rules on the switch, %d changes, %d flows",
                 (time.monotonic() - t0) * 1e3,

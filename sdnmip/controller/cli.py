@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -107,9 +108,12 @@ def _run_os_ken(
     from os_ken.lib import hub
 
     hub.patch(thread=False)
-    import os_ken.controller.controller  # noqa: F401  (after AppManager: circular import)
-    from os_ken import cfg as os_ken_cfg
+    # AppManager strictly before os_ken.controller.controller: the other order is a circular
+    # import (ENVIRONMENT.md). Kept apart so that import sorting cannot swap them.
     from os_ken.base.app_manager import AppManager
+
+    importlib.import_module("os_ken.controller.controller")
+    from os_ken import cfg as os_ken_cfg
 
     from sdnmip.controller import control, settings
     from sdnmip.controller.agent_link import AgentLink

@@ -9,6 +9,7 @@ switch and the agent like any other event), or know a transport.
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv6Address
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ __all__ = ["ControllerFacade", "FlowError"]
 class AppLike(Protocol):
     logic: MnLogic
     reconciled: bool
+    last_reconcile: dict[str, float]
     dp: Any
     counters: Any
 
@@ -89,8 +91,10 @@ class ControllerFacade:
     def status(self) -> dict[str, Any]:
         def view() -> dict[str, Any]:
             return {
+                "pid": os.getpid(),
                 "switch_connected": self.app.dp is not None,
                 "reconciled": self.app.reconciled,
+                "last_reconcile": dict(self.app.last_reconcile),
                 "agent_connected": bool(self._agent_connected and self._agent_connected()),
                 "flows": len(self.logic.flows),
                 "hoas_held": len(self.logic.hoas),

@@ -409,6 +409,11 @@ class MnLogic:
             return []  # a flow we ended ourselves
         state = e.up if kind is pl.CookieKind.FLOW_UP else e.down
         state.gone(packet_count, byte_count)
+        if reason == ofmsg.OFPRR_DELETE:
+            # We delete only the rules of flows we have ended (gone from the table by then), so
+            # someone else deleted this one (an operator's del-flows, another controller): only
+            # timeouts end flows; put it back. Re-adding never causes another flow-removed.
+            return self._restore_rule(e, kind)
         if not e.up.installed and not e.down.installed:
             return self._end_flow(fid, "idle")
         if e.mode is Mode.DIRECT and kind is pl.CookieKind.FLOW_DOWN:
@@ -417,6 +422,18 @@ class MnLogic:
             e.down.installed = True
             return [self.rules.down_rule(e)]
         return []
+
+    def _restore_rule(self, e: FlowEntry, kind: pl.CookieKind) -> list[Action]:
+        if kind is pl.CookieKind.FLOW_DOWN:
+            e.down.installed = True
+            self.stats["rules_restored"] += 1
+            return [self.rules.down_rule(e)]
+        egress = self.uplinks[e.uplink].egress() if e.mode is Mode.DIRECT else None
+        if e.mode is Mode.DIRECT and egress is None:
+            return []  # rebuilt when its next packet misses, once the router is known
+        e.up.installed = True
+        self.stats["rules_restored"] += 1
+        return [self.rules.up_rule(e, egress)]
 
     def remove_flow(self, now: float, flow_id: int) -> list[Action]:
         if flow_id not in self.flows:

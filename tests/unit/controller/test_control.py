@@ -20,6 +20,7 @@ class RigApp:
         self.rig = rig
         self.logic = rig.logic
         self.reconciled = True
+        self.last_reconcile = {"rules": 0, "changes": 30, "ms": 1.0}
         self.dp = object()
         self.counters: Counter[str] = Counter({"packet_ins": 3})
 
