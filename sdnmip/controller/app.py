@@ -32,7 +32,7 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from sdnmip.controller import ofmsg, ofwire
+from sdnmip.controller import ofmsg, ofstats, ofwire
 from sdnmip.controller import pipeline as pl
 from sdnmip.controller.bridge import BridgePorts, BridgeSpec
 from sdnmip.controller.config import AgentEvent, BindHoas, ClaimHoa, ReleaseHoa
@@ -41,9 +41,14 @@ from sdnmip.controller.persist import SnapshotStore
 from sdnmip.controller.uplinks import PortCounters
 
 log = logging.getLogger("sdnmip.controller")
+ofstats.install()  # counter polls must not parse every rule's match (see ofstats.py)
 
 AGENT_REQUESTS = (ClaimHoa, BindHoas, ReleaseHoa)
 RECENT_MESSAGES = 4096  # sent messages remembered by xid, so that an error can name its request
+# Larger batches (a reconciliation after lost tables) go without a bundle, in the logic's order
+# (adds before deletes): OVS holds a whole bundle in memory and applies it in one go.
+MAX_BUNDLE = 4096
+SWITCH_FLOW_MODS_PER_S = 5000.0  # a conservative rate for deadlines of big batches
 MAX_XID = 0xFFFFFFFF
 # The switch's table-miss rule of the ingress table: if a stats poll does not find it, the
 # switch lost our rules (ovs-vswitchd restarted without a reconnect, or someone flushed them).
@@ -256,7 +261,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         bufs = []
         xids = []
         flow_mods = [m for m in messages if type(m) is parser.OFPFlowMod]
-        if atomic and len(flow_mods) > 1:
+        if atomic and 1 < len(flow_mods) <= MAX_BUNDLE:
             self._bundle_id = self._bundle_id % MAX_XID + 1
             bid = self._bundle_id
             opening = ofmsg.bundle_control(bid, ofmsg.BUNDLE_OPEN)
@@ -395,12 +400,14 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             parts = self._request(dumps[0], self.timing.request_timeout)
             if generation != self.generation:
                 return
-            dump = [ofmsg.flow_stat(s) for s in parts]
+            dump = [ofmsg.LazyFlowStat(s) for s in parts]
             with self._lock:
                 actions = self.logic.reconcile(time.monotonic(), dump)
                 xids = self._dispatch(actions, atomic=True)
                 self._changed()
-            self._barrier(xids, "reconciliation", self.timing.request_timeout)
+            # OVS applies some 10,000 flow-mods per second on one core: allow for that.
+            wait = self.timing.request_timeout + len(xids) / SWITCH_FLOW_MODS_PER_S
+            self._barrier(xids, "reconciliation", wait)
             for up in self.rt.ports.uplinks:
                 port = dp.ports.get(up.phys_port)
                 if port is not None:
@@ -528,7 +535,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         parts = self._request(
             ofmsg.flow_stats_request(mine, pl.COOKIE_PREFIX_MASK), self.timing.request_timeout
         )
-        stats = [ofmsg.flow_stat(s) for s in parts]
+        stats = [ofmsg.flow_counters(s) for s in parts]
         if not any((s.table_id, s.priority, s.cookie) == CANARY for s in stats):
             self.counters["canary_lost"] += 1
             log.warning("the switch lost our rules (canary rule gone): reconciling")

@@ -30,11 +30,16 @@ FAIL_MODE = "secure"
 TUNNEL_OVERHEAD = 40  # RFC 2473 §4: the IPv6 header the tunnel entry point adds
 MAX_INNER_MTU = 1500  # what correspondents on Ethernet expect; larger inner packets only hurt
 # ovs-vswitchd reconnects to a lost controller with a back-off that grows to this (default 8 s);
-# a restarted controller process should get the switch back within a second.
+# a restarted controller process should get the switch back within a second. (Open vSwitch
+# 3.1.0 was seen to back off 1, 2, 4, 8 s regardless; the rules keep forwarding meanwhile.)
 CONTROLLER_MAX_BACKOFF_MS = 1000
 # Packet-ins OVS queues per controller connection before dropping (OVS allows 1..512; default
 # 100): a burst of new flows should wait, not be lost.
 CONTROLLER_QUEUE_SIZE = 512
+# OVS probes a silent controller after this long and drops it if the probe goes unanswered as
+# long again (default 5 s). A local controller busy reconciling a large table must not be
+# dropped mid-way (and start over); a dead one is noticed by the closed connection anyway.
+CONTROLLER_INACTIVITY_PROBE_MS = 30_000
 
 
 class BridgeError(RuntimeError):
@@ -211,6 +216,7 @@ def _ensure_controller(db: Ovsdb, bridge: str, target: str) -> None:
             "connection_mode": "out-of-band",
             "max_backoff": CONTROLLER_MAX_BACKOFF_MS,
             "controller_queue_size": CONTROLLER_QUEUE_SIZE,
+            "inactivity_probe": CONTROLLER_INACTIVITY_PROBE_MS,
         }
         for column, value in wanted.items():
             if _opt(getattr(row, column, [])) != value:

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=float, default=10.0, metavar="S",
                    help="deadline of every request to the switch (default 10)")  # fmt: skip
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--profile", type=Path, metavar="FILE", help="write a cProfile of the run to FILE on exit"
+    )
     return p
 
 
@@ -152,11 +155,20 @@ def _run_os_ken(
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    profiler = None
+    if args.profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     log.info("listening for the switch on %s:%d; control socket %s", host, port,
              settings.control_socket(cfg))  # fmt: skip
     while not app.fatal_event.is_set():
         app.fatal_event.wait(1.0)
     code = stop.get("code", 1)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     app.shutdown()
     log.info("stopped (%s)", "signal" if code == 0 else app.fatal)
     # os-ken's threads (the OpenFlow server, the datapath loops) do not all end on close();

@@ -135,7 +135,7 @@ class MnLogic:
         """The switch (re)connected: ask for its rules; `reconcile` gets the reply."""
         return [ofmsg.flow_stats_request()]
 
-    def reconcile(self, now: float, dump: Iterable[ofmsg.FlowStat]) -> list[Action]:
+    def reconcile(self, now: float, dump: Iterable[ofmsg.FlowStatView]) -> list[Action]:
         """Make the switch hold exactly the expected rules, touching only what differs.
 
         `dump` is the whole flow-stats reply (every part of the multipart reply to the request
@@ -163,7 +163,7 @@ class MnLogic:
             if e.mode is Mode.DIRECT and self.uplinks[e.uplink].egress() is None:
                 keep[pl.cookie(pl.CookieKind.FLOW_UP, e.flow_id)] = e
                 e.up.installed = False  # unless the dump shows it
-        p = reconcile.plan(expected, dump, keep)
+        p = reconcile.plan(expected, dump, keep, live=self.flows)
         for k, stat in p.intact:
             owned = owner.get(k)
             if owned is not None:
@@ -648,7 +648,7 @@ class MnLogic:
 
     # -- counters -------------------------------------------------------------------------------
 
-    def flow_stats(self, now: float, stats: Iterable[ofmsg.FlowStat]) -> None:
+    def flow_stats(self, now: float, stats: Iterable[ofmsg.FlowStatView]) -> None:
         for s in stats:
             parsed = pl.parse_cookie(s.cookie)
             if parsed is None or parsed[0] not in pl.FLOW_KINDS:

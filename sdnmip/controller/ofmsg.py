@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
-from typing import Any
+from typing import Any, Protocol
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
@@ -261,6 +261,62 @@ class FlowStat:
     flags: int = 0
 
 
+class FlowStatView(Protocol):
+    """What reconciliation and the counters read of one flow-stats entry (FlowStat, or
+    LazyFlowStat, which converts the match and instructions only when they are read)."""
+
+    @property
+    def table_id(self) -> int: ...
+
+    @property
+    def priority(self) -> int: ...
+
+    @property
+    def cookie(self) -> int: ...
+
+    @property
+    def match(self) -> MatchItems: ...
+
+    @property
+    def instructions(self) -> tuple[Any, ...]: ...
+
+    @property
+    def packet_count(self) -> int: ...
+
+    @property
+    def byte_count(self) -> int: ...
+
+
+class LazyFlowStat:
+    """A FlowStatView over an os-ken flow-stats entry, converting its match and instructions
+    on first use: reconciliation deletes a stale flow's rules by cookie without reading them."""
+
+    __slots__ = ("_instructions", "_match", "_stat", "byte_count", "cookie", "packet_count",
+                 "priority", "table_id")  # fmt: skip
+
+    def __init__(self, stat: Any) -> None:
+        self._stat = stat
+        self.table_id: int = stat.table_id
+        self.priority: int = stat.priority
+        self.cookie: int = stat.cookie
+        self.packet_count: int = stat.packet_count
+        self.byte_count: int = stat.byte_count
+        self._match: MatchItems | None = None
+        self._instructions: tuple[Any, ...] | None = None
+
+    @property
+    def match(self) -> MatchItems:
+        if self._match is None:
+            self._match = match_items(self._stat.match)
+        return self._match
+
+    @property
+    def instructions(self) -> tuple[Any, ...]:
+        if self._instructions is None:
+            self._instructions = instructions_key(self._stat.instructions)
+        return self._instructions
+
+
 def flow_stat(stat: Any) -> FlowStat:
     """Convert one os-ken OFPFlowStats into a FlowStat."""
     return FlowStat(
@@ -274,4 +330,18 @@ def flow_stat(stat: Any) -> FlowStat:
         idle_timeout=stat.idle_timeout,
         hard_timeout=stat.hard_timeout,
         flags=stat.flags,
+    )
+
+
+def flow_counters(stat: Any) -> FlowStat:
+    """Only the identity and counters of one flow-stats entry (match and instructions left
+    empty, so that a lazily parsed entry is never fully parsed): for counter polls."""
+    return FlowStat(
+        table_id=stat.table_id,
+        priority=stat.priority,
+        cookie=stat.cookie,
+        match=(),
+        instructions=(),
+        packet_count=stat.packet_count,
+        byte_count=stat.byte_count,
     )

@@ -26,8 +26,8 @@ def rule_key(msg: Any) -> RuleKey:
 class Plan:
     changes: list[Any] = field(default_factory=list)  # adds and modifies: ours first
     deletes: list[Any] = field(default_factory=list)  # then the sweep, so forwarding has no gap
-    intact: list[tuple[RuleKey, ofmsg.FlowStat]] = field(default_factory=list)  # as expected
-    kept: list[ofmsg.FlowStat] = field(default_factory=list)  # unexpected but in `keep`
+    intact: list[tuple[RuleKey, ofmsg.FlowStatView]] = field(default_factory=list)  # as expected
+    kept: list[ofmsg.FlowStatView] = field(default_factory=list)  # unexpected but in `keep`
 
     @property
     def messages(self) -> list[Any]:
@@ -35,17 +35,31 @@ class Plan:
 
 
 def plan(
-    expected: Mapping[RuleKey, Any], dump: Iterable[ofmsg.FlowStat], keep: Container[int] = ()
+    expected: Mapping[RuleKey, Any],
+    dump: Iterable[ofmsg.FlowStatView],
+    keep: Container[int] = (),
+    live: Container[int] | None = None,
 ) -> Plan:
     """What to send so the switch holds `expected` (and the rules whose cookie is in `keep`).
 
     A rule present with another cookie is replaced by an add (same match and priority: OpenFlow
     replaces it); one with our cookie but other actions is modified in place (counters kept);
-    one nobody expects is deleted strictly, by its exact match, priority and cookie.
+    one nobody expects is deleted strictly, by its exact match, priority and cookie. When
+    `live` (the live flow ids) is given, the rules of any other flow are deleted by their
+    cookie, one delete per flow, without reading their match: after a restart that lost the
+    tables these can be most of the switch.
     """
     p = Plan()
     seen: set[RuleKey] = set()
+    stale: set[int] = set()
     for stat in dump:
+        if live is not None and stat.cookie not in keep:
+            parsed = pl.parse_cookie(stat.cookie)
+            if parsed is not None and parsed[0] in pl.FLOW_KINDS and parsed[1] not in live:
+                if parsed[1] not in stale:
+                    stale.add(parsed[1])
+                    p.deletes.append(pl.delete_flow_rules(parsed[1]))
+                continue
         k = (stat.table_id, stat.priority, ofmsg.match_key(stat.match))
         want = expected.get(k)
         if want is None:

@@ -185,3 +185,35 @@ def test_after_a_restart_an_uplink_not_yet_reported_keeps_its_flows():
     # Once lte is reported down, its flows are rescued.
     actions = logic.agent_event(0, UplinkState("lte", False, None))
     assert actions and {e.uplink for e in logic.flows} == {"wlan"}
+
+
+class _Unreadable:
+    """A dump entry whose match must not be needed (a stale flow's rule)."""
+
+    def __init__(self, stat: ofmsg.FlowStat) -> None:
+        self.stat = stat
+        self.table_id, self.priority, self.cookie = stat.table_id, stat.priority, stat.cookie
+        self.packet_count, self.byte_count = stat.packet_count, stat.byte_count
+
+    @property
+    def match(self) -> ofmsg.MatchItems:
+        raise AssertionError("the match of a stale flow's rule was read")
+
+    @property
+    def instructions(self) -> tuple[object, ...]:
+        raise AssertionError("the instructions of a stale flow's rule were read")
+
+
+def test_a_controller_that_lost_its_tables_deletes_old_flows_by_cookie_one_message_each():
+    rig = _busy_rig()
+    fresh = MnLogic(rig.logic.cfg, POLICY)  # no snapshot survived
+    flow_ids = {e.flow_id for e in rig.logic.flows}
+    dump = [
+        _Unreadable(s) if pl.parse_cookie(s.cookie)[0] in pl.FLOW_KINDS else s  # type: ignore[index]
+        for s in rig.switch.dump()
+    ]
+    out = fresh.reconcile(rig.now, dump)
+    deletes = [m for m in out if m.command == ofmsg.OFPFC_DELETE]
+    assert sorted(pl.parse_cookie(m.cookie)[1] for m in deletes) == sorted(flow_ids)  # type: ignore[index]
+    rig.run(out)
+    assert rig.switch.signature() == Rig.start(policy=POLICY).switch.signature()
