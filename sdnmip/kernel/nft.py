@@ -124,24 +124,24 @@ def render(spec: FilterSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_nft(script: str, *args: str) -> str:
-    """Run `nft [args] -f -` with `script` on stdin (one atomic transaction); return stdout."""
+async def _nft(args: list[str], stdin: str | None, desc: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         NFT,
         *args,
-        "-f",
-        "-",
-        stdin=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate(script.encode())
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     if proc.returncode != 0:
-        first = script.strip().splitlines()[0] if script.strip() else ""
-        raise KernelRequestError(
-            f"nft -f - ({first} ...)", err.decode().strip() or f"exit {proc.returncode}"
-        )
+        raise KernelRequestError(desc, err.decode().strip() or f"exit {proc.returncode}")
     return out.decode()
+
+
+async def run_nft(script: str) -> str:
+    """Run `nft -f -` with `script` on stdin: one atomic transaction, all or nothing."""
+    first = script.strip().splitlines()[0] if script.strip() else ""
+    return await _nft(["-f", "-"], script, f"nft -f - ({first} ...)")
 
 
 async def load(spec: FilterSpec, bindings: Iterable[tuple[AddrLike, AddrLike]] = ()) -> None:
@@ -201,7 +201,10 @@ async def set_binding(
 
 async def list_table(table: str) -> list[dict[str, Any]]:
     """`nft -j list table` objects of the table."""
-    out = await run_nft(f"list table {FAMILY} {table}\n", "-j")
+    if not _NAME.match(table):
+        raise KernelConfigError("table", table, "not an nft table name")
+    # `nft -j -f -` prints nothing for list commands on nft 1.0.6: list on the command line
+    out = await _nft(["-j", "list", "table", FAMILY, table], None, f"nft -j list table {table}")
     return list(json.loads(out).get("nftables", []))
 
 
