@@ -12,6 +12,9 @@ import socket
 from ipaddress import IPv6Address
 from typing import Any
 
+from pyroute2.netlink.rtnl import RTM_GETNEIGH
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
+
 from sdnmip.kernel.addr import AddrLike, v6addr
 from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.netlink import (
@@ -55,11 +58,17 @@ async def del_proxy(ipr: AsyncIPRoute, addr: AddrLike, dev: str) -> bool:
 
 
 async def list_proxies(ipr: AsyncIPRoute, dev: str | None = None) -> list[IPv6Address]:
-    """Addresses proxied (on `dev`, or on any device)."""
+    """Addresses proxied (on `dev`, or on any device).
+
+    The kernel dumps proxy entries only when the request's ndm_flags is NTF_PROXY; pyroute2's
+    `neigh("dump", ...)` turns keyword arguments into a client-side filter and never sets it,
+    so the request message is built here.
+    """
     idx = await ifindex(ipr, dev) if dev is not None else None
-    msgs = await collect(
-        "neigh dump proxy", ipr.neigh("dump", family=socket.AF_INET6, flags=NTF_PROXY)
-    )
+    req = ndmsg()
+    req["family"] = socket.AF_INET6
+    req["flags"] = NTF_PROXY
+    msgs = await collect("neigh dump proxy", ipr.nlm_request(req, RTM_GETNEIGH))
     return [
         IPv6Address(m.get("NDA_DST"))
         for m in msgs
@@ -87,8 +96,8 @@ async def set_permanent(ipr: AsyncIPRoute, addr: AddrLike, lladdr: str, dev: str
     )
 
 
-async def get_neigh(ipr: AsyncIPRoute, addr: AddrLike, dev: str) -> tuple[str, int] | None:
-    """(lladdr, NUD state) of the entry for `addr` on `dev`, or None."""
+async def get_neigh(ipr: AsyncIPRoute, addr: AddrLike, dev: str) -> tuple[str | None, int] | None:
+    """(lladdr or None while unresolved, NUD state) of the entry for `addr` on `dev`, or None."""
     a = v6addr("addr", addr)
     idx = await ifindex(ipr, dev)
     msgs: list[Any] = await collect(
@@ -96,7 +105,8 @@ async def get_neigh(ipr: AsyncIPRoute, addr: AddrLike, dev: str) -> tuple[str, i
     )
     for m in msgs:
         if m.get("NDA_DST") and IPv6Address(m.get("NDA_DST")) == a and m["ifindex"] == idx:
-            return (str(m.get("NDA_LLADDR")), int(m["state"]))
+            lladdr = m.get("NDA_LLADDR")
+            return (str(lladdr) if lladdr else None, int(m["state"]))
     return None
 
 
