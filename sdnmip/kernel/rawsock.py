@@ -21,7 +21,7 @@ import asyncio
 import ctypes
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from types import TracebackType
@@ -33,6 +33,7 @@ IPV6_HDRINCL = 36  # linux/in6.h
 IPV6_RECVPKTINFO = 49
 IPV6_PKTINFO = 50
 SO_ATTACH_FILTER = 26  # asm-generic/socket.h
+ICMP6_FILTER = 1  # linux/icmpv6.h, level IPPROTO_ICMPV6
 IPV6_HEADER_LEN = 40
 MAX_PACKET = 65535
 _CMSG_SPACE = 256
@@ -141,10 +142,19 @@ class RawReceiver:
     """A raw IPv6 socket on next header `proto`: `await recv()` returns one `RawPacket`."""
 
     def __init__(
-        self, proto: int, *, bpf: Sequence[BpfInsn] | None = None, dev: str | None = None
+        self,
+        proto: int,
+        *,
+        bpf: Sequence[BpfInsn] | None = None,
+        dev: str | None = None,
+        icmp6_types: Iterable[int] | None = None,
     ) -> None:
+        """`icmp6_types` (proto 58 only): pass just these ICMPv6 types (kernel ICMP6_FILTER),
+        e.g. {4} for parameter problems or the MPS/HAAD types, without the ND chatter."""
         if not 0 <= proto <= 255:
             raise KernelConfigError("proto", proto, "must be 0..255")
+        if icmp6_types is not None and proto != socket.IPPROTO_ICMPV6:
+            raise KernelConfigError("icmp6_types", icmp6_types, "only for proto 58")
         self.proto = proto
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, proto)
         try:
@@ -156,6 +166,8 @@ class RawReceiver:
                     raise KernelConfigError("dev", dev, f"cannot bind: {exc.strerror}") from exc
             if bpf:
                 _attach_filter(s, bpf)
+            if icmp6_types is not None:
+                s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, _icmp6_pass_only(icmp6_types))
             s.setblocking(False)
         except BaseException:
             s.close()
@@ -208,6 +220,16 @@ class RawReceiver:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _icmp6_pass_only(types: Iterable[int]) -> bytes:
+    """struct icmp6_filter: 256 bits, a set bit blocks that type."""
+    words = [0xFFFFFFFF] * 8
+    for t in types:
+        if not 0 <= t <= 255:
+            raise KernelConfigError("icmp6_types", t, "must be 0..255")
+        words[t >> 5] &= ~(1 << (t & 31))
+    return struct.pack("=8I", *words)
 
 
 def _attach_filter(s: socket.socket, prog: Sequence[BpfInsn]) -> None:

@@ -1,0 +1,121 @@
+"""The netlink monitor and the one-shot readers, against real address/link/route changes.
+
+One namespace "mn" with a veth pair m0 <-> m1 (both ends inside it, so m1 going down drops m0's
+carrier, as an access point going away would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from ipaddress import IPv6Address
+
+import pytest
+from kernel_lab import Lab, Netns
+
+from sdnmip.kernel import links, sysctl
+from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
+from sdnmip.kernel.netlink import AsyncIPRoute
+
+NS_TAG = "6"
+COA = IPv6Address("2001:db8:1::100")
+ROUTER = IPv6Address("fe80::1")
+EVENT_TIMEOUT = 4.0  # DAD with dad_transmits=1 takes about one retransmit timer (1 s)
+
+
+@pytest.fixture(scope="module")
+def mn(lab: Lab) -> Netns:
+    n = lab.ns("mn")
+    n.run("ip", "link", "add", "m0", "type", "veth", "peer", "name", "m1")
+    n.run("ip", "link", "set", "m0", "up")
+    n.run("ip", "link", "set", "m1", "up")
+    return n
+
+
+async def ip(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec("ip", *args)  # inherits the namespace
+    assert await proc.wait() == 0, args
+
+
+async def next_event(it: AsyncIterator[Event], want: Callable[[Event], bool]) -> Event:
+    async def find() -> Event:
+        async for ev in it:
+            if want(ev):
+                return ev
+        raise AssertionError("monitor ended")
+
+    return await asyncio.wait_for(find(), EVENT_TIMEOUT)
+
+
+def test_monitor_sees_an_address_appear_tentative_then_usable(mn: Netns) -> None:
+    async def body() -> tuple[links.Addr, links.Addr, list[links.Addr]]:
+        sysctl.set_conf("m0", "accept_dad", 1)
+        sysctl.set_conf("m0", "dad_transmits", 1)
+        async with Monitor() as mon:
+            it = mon.__aiter__()
+            await ip("-6", "addr", "add", f"{COA}/64", "dev", "m0")
+
+            def is_coa(ev: Event) -> bool:
+                return isinstance(ev, AddrEvent) and ev.addr.address == COA
+
+            first = await next_event(it, is_coa)
+            settled = await next_event(
+                it, lambda ev: is_coa(ev) and isinstance(ev, AddrEvent) and not ev.addr.tentative
+            )
+            assert isinstance(first, AddrEvent) and isinstance(settled, AddrEvent)
+            async with AsyncIPRoute() as ipr:
+                m0 = next(li for li in await links.get_links(ipr) if li.name == "m0")
+                now = await links.get_addrs(ipr, m0.index)
+            return first.addr, settled.addr, now
+
+    first, settled, now = mn.arun(body)
+    assert first.tentative and not first.usable
+    assert settled.usable and not settled.deprecated and not settled.dynamic
+    assert [a.address for a in now if a.usable] == [COA]
+
+
+def test_monitor_sees_carrier_go_down_and_come_back(mn: Netns) -> None:
+    async def body() -> tuple[LinkEvent, LinkEvent]:
+        async with Monitor() as mon:
+            it = mon.__aiter__()
+
+            def m0(carrier: bool) -> Callable[[Event], bool]:
+                return lambda ev: (
+                    isinstance(ev, LinkEvent)
+                    and ev.link.name == "m0"
+                    and ev.link.carrier is carrier
+                )
+
+            await ip("link", "set", "m1", "down")
+            down = await next_event(it, m0(False))
+            await ip("link", "set", "m1", "up")
+            up = await next_event(it, m0(True))
+            assert isinstance(down, LinkEvent) and isinstance(up, LinkEvent)
+            return down, up
+
+    down, up = mn.arun(body)
+    assert down.link.up and not down.link.carrier  # still administratively up
+    assert up.link.carrier
+
+
+def test_default_router_from_ra_is_reported(mn: Netns) -> None:
+    async def body() -> tuple[RouteEvent, list[links.Route]]:
+        async with Monitor() as mon:
+            it = mon.__aiter__()
+            await ip(
+                "-6", "route", "add", "default", "via", str(ROUTER), "dev", "m0", "proto", "ra"
+            )
+            ev = await next_event(it, lambda e: isinstance(e, RouteEvent) and e.route.is_default)
+            assert isinstance(ev, RouteEvent)
+            async with AsyncIPRoute() as ipr:
+                routers = await links.get_default_routers(ipr)
+            await ip("-6", "route", "del", "default", "via", str(ROUTER), "dev", "m0")
+            gone = await next_event(
+                it, lambda e: isinstance(e, RouteEvent) and e.kind == "del" and e.route.is_default
+            )
+            assert isinstance(gone, RouteEvent)
+            return ev, routers
+
+    ev, routers = mn.arun(body)
+    assert ev.kind == "new" and ev.route.from_ra and ev.route.gateway == ROUTER
+    assert [(r.gateway, r.ifindex) for r in routers] == [(ROUTER, mn.ifindex("m0"))]
