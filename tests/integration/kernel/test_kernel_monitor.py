@@ -13,7 +13,8 @@ from ipaddress import IPv6Address
 import pytest
 from kernel_lab import Lab, Netns
 
-from sdnmip.kernel import links, sysctl
+from sdnmip.kernel import links, routes, sysctl
+from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
 from sdnmip.kernel.netlink import AsyncIPRoute
 
@@ -119,3 +120,25 @@ def test_default_router_from_ra_is_reported(mn: Netns) -> None:
     ev, routers = mn.arun(body)
     assert ev.kind == "new" and ev.route.from_ra and ev.route.gateway == ROUTER
     assert [(r.gateway, r.ifindex) for r in routers] == [(ROUTER, mn.ifindex("m0"))]
+
+
+def test_plain_routes_in_an_uplink_table(mn: Netns) -> None:
+    async def body() -> list[tuple[str, str | None]]:
+        async with AsyncIPRoute() as ipr:
+            await routes.set_route(ipr, "default", "m0", gateway="fe80::1", table=101)
+            await routes.set_route(ipr, "default", "m0", gateway="fe80::2", table=101)
+            await routes.set_route(ipr, "2001:db8:100::/64", "m0", gateway="fe80::5d1f", table=201)
+            got = [
+                (str(r.dst), str(r.gateway) if r.gateway else None)
+                for t in (101, 201)
+                for r in await routes.list_routes(ipr, t)
+            ]
+            assert await routes.del_route(ipr, "default", table=101) is True
+            assert await routes.del_route(ipr, "default", table=101) is False
+            with pytest.raises(KernelConfigError, match="gateway='fe80::zz'"):
+                await routes.set_route(ipr, "default", "m0", gateway="fe80::zz", table=101)
+            return got
+
+    assert mn.arun(body) == [("::/0", "fe80::2"), ("2001:db8:100::/64", "fe80::5d1f")]
+    shown = mn.run("ip", "-6", "route", "show", "table", "201").stdout
+    assert "2001:db8:100::/64 via fe80::5d1f dev m0" in shown
