@@ -1,8 +1,8 @@
 """Spike: drive the kx1 topology's HA side through sdnmip.kernel instead of ip/nft commands.
 
-  ip netns exec kx1-ha python scripts/spike/kx1_lib.py ha-load <coa>=<hoa> ...
-  ip netns exec kx1-ha python scripts/spike/kx1_lib.py ha-bind <hoa> <coa>
-  ip netns exec kx1-mn python scripts/spike/kx1_lib.py mn-load <coa> ...
+ip netns exec kx1-ha python scripts/spike/kx1_lib.py ha-load <coa>=<hoa> ...
+ip netns exec kx1-ha python scripts/spike/kx1_lib.py ha-bind <hoa> <coa>
+ip netns exec kx1-mn python scripts/spike/kx1_lib.py mn-load <coa> ...
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ async def main(cmd: str, args: list[str]) -> None:
         hoa, coa = args
         async with AsyncIPRoute() as ipr:
             t = Seg6Tunnel(ipr)
-            old = [r.endpoint for r in await t.list_encaps() if str(r.prefix.network_address) == hoa]
+            old = [
+                r.endpoint for r in await t.list_encaps() if str(r.prefix.network_address) == hoa
+            ]
             t0 = time.perf_counter()
             # order matters: allow the new CoA's reverse tunnel first, then move the route
             # ha-bind-grace keeps the old CoA element (a grace period; removed later by hand)

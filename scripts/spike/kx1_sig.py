@@ -3,9 +3,9 @@
 Run each role inside its namespace (ip netns exec kx1-<node> python kx1_sig.py <cmd> ...).
 scapy is used here only to build test packets; the project's codec lives in sdnmip/mipv6/.
 
-  send-bu  <dev> <coa> <ha> <hoa>   HDRINCL raw socket bound to <dev>: BU with the Home Address option
+  send-bu  <dev> <coa> <ha> <hoa>   HDRINCL raw socket bound to <dev>: BU with Home Address opt.
   send-ba  <dev> <ha> <coa> <hoa>   HDRINCL raw socket: BA with a type 2 routing header
-  send-brr <ha> <hoa>               plain MH raw socket: Binding Refresh Request to <hoa> (tunnelled)
+  send-brr <ha> <hoa>               HDRINCL: Binding Refresh Request to <hoa> (gets tunnelled)
   recv <proto> <seconds> [bpf135]   raw socket on <proto> with IPV6_RECVPKTINFO, prints what arrives
 """
 
@@ -80,23 +80,30 @@ def recv(proto: int, seconds: float, bpf: bool) -> None:
             if level == socket.IPPROTO_IPV6 and typ == IPV6_PKTINFO:
                 dst = socket.inet_ntop(socket.AF_INET6, val[:16])
                 ifindex = struct.unpack("I", val[16:20])[0]
-        print(f"proto {proto}: {len(data)} bytes from {addr[0]} to {dst} ifindex {ifindex}: "
-              f"{data.hex()}", flush=True)
+        print(
+            f"proto {proto}: {len(data)} bytes from {addr[0]} to {dst} ifindex {ifindex}: "
+            f"{data.hex()}",
+            flush=True,
+        )
 
 
 def main() -> None:
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "send-bu":
         dev, coa, ha, hoa = args
-        p = (IPv6(src=coa, dst=ha, hlim=64)
-             / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)])
-             / MIP6MH_BU(seq=7, flags=0b1100, mhtime=100))  # A|H, lifetime 100*4 s
+        p = (
+            IPv6(src=coa, dst=ha, hlim=64)
+            / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)])
+            / MIP6MH_BU(seq=7, flags=0b1100, mhtime=100)
+        )  # A|H, lifetime 100*4 s
         send_hdrincl(dev, bytes(p), ha, coa)
     elif cmd == "send-ba":
         dev, ha, coa, hoa = args
-        p = (IPv6(src=ha, dst=coa, hlim=64)
-             / IPv6ExtHdrRouting(type=2, addresses=[hoa], segleft=1)
-             / MIP6MH_BA(status=0, seq=7, mhtime=100))
+        p = (
+            IPv6(src=ha, dst=coa, hlim=64)
+            / IPv6ExtHdrRouting(type=2, addresses=[hoa], segleft=1)
+            / MIP6MH_BA(status=0, seq=7, mhtime=100)
+        )
         send_hdrincl(dev, bytes(p), coa, ha)
     elif cmd == "send-brr":
         ha, hoa = args
