@@ -62,3 +62,13 @@ def echo_request(src: IPv6Address, dst: IPv6Address, ident: int) -> bytes:
 
 def tunnel(outer_src: IPv6Address, outer_dst: IPv6Address, inner: bytes) -> bytes:
     return ipv6(outer_src, outer_dst, NH_IPV6, inner)
+
+
+def router_advertisement(src: IPv6Address, prefix: IPv6Address, lifetime: int = 1800) -> bytes:
+    """RFC 4861 §4.2 RA to ff02::1 (hop limit 255) with one Prefix Information option (L|A)."""
+    dst = IPv6Address("ff02::1")
+    ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, lifetime, 0, 0)
+    pio = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + prefix.packed
+    body = ra + pio
+    c = checksum(src, dst, NH_ICMPV6, body)
+    return ipv6(src, dst, NH_ICMPV6, body[:2] + struct.pack("!H", c) + body[4:], hlim=255)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, IPv6Network
 
+import mh_packets as mhp
 import pytest
 from kernel_lab import Lab, Netns
 
@@ -17,10 +18,11 @@ from sdnmip.kernel import links, routes, sysctl
 from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
 from sdnmip.kernel.netlink import AsyncIPRoute
+from sdnmip.kernel.rawsock import HdrinclSender
 
 NS_TAG = "6"
 COA = IPv6Address("2001:db8:1::100")
-ROUTER = IPv6Address("fe80::1")
+SLAAC_NET = IPv6Network("2001:db8:5::/64")
 EVENT_TIMEOUT = 4.0  # DAD with dad_transmits=1 takes about one retransmit timer (1 s)
 
 
@@ -99,27 +101,46 @@ def test_monitor_sees_carrier_go_down_and_come_back(mn: Netns) -> None:
     assert up.link.carrier
 
 
-def test_default_router_from_ra_is_reported(mn: Netns) -> None:
-    async def body() -> tuple[RouteEvent, list[links.Route]]:
+def test_slaac_coa_and_default_router_from_a_real_ra(mn: Netns) -> None:
+    """The MN case: forwarding=1, accept_ra=2, a Router Advertisement arrives on m0."""
+    ll = next(
+        a.split("/")[0]
+        for a in mn.run("ip", "-6", "-br", "addr", "show", "dev", "m1").stdout.split()
+        if a.startswith("fe80")
+    )
+
+    async def body() -> tuple[AddrEvent, RouteEvent, list[links.Route]]:
+        sysctl.set_conf("all", "forwarding", 1)
+        sysctl.set_conf("m0", "accept_ra", 2)  # 1 is ignored when forwarding
+        sysctl.set_conf("m0", "ra_defrtr_metric", 4096)
         async with Monitor() as mon:
             it = mon.__aiter__()
-            await ip(
-                "-6", "route", "add", "default", "via", str(ROUTER), "dev", "m0", "proto", "ra"
-            )
-            ev = await next_event(it, lambda e: isinstance(e, RouteEvent) and e.route.is_default)
-            assert isinstance(ev, RouteEvent)
+            with HdrinclSender("m1", ll) as s:
+                s.send(mhp.router_advertisement(IPv6Address(ll), IPv6Address("2001:db8:5::")))
+            seen: dict[str, Event] = {}  # the kernel may report the route or the address first
+
+            async def both() -> None:
+                async for e in it:
+                    if isinstance(e, AddrEvent) and e.addr.address in SLAAC_NET:
+                        seen.setdefault("addr", e)
+                    if isinstance(e, RouteEvent) and e.route.is_default:
+                        seen.setdefault("route", e)
+                    if len(seen) == 2:
+                        return
+
+            await asyncio.wait_for(both(), EVENT_TIMEOUT)
+            addr, route = seen["addr"], seen["route"]
+            assert isinstance(addr, AddrEvent) and isinstance(route, RouteEvent)
             async with AsyncIPRoute() as ipr:
                 routers = await links.get_default_routers(ipr)
-            await ip("-6", "route", "del", "default", "via", str(ROUTER), "dev", "m0")
-            gone = await next_event(
-                it, lambda e: isinstance(e, RouteEvent) and e.kind == "del" and e.route.is_default
-            )
-            assert isinstance(gone, RouteEvent)
-            return ev, routers
+            return addr, route, routers
 
-    ev, routers = mn.arun(body)
-    assert ev.kind == "new" and ev.route.from_ra and ev.route.gateway == ROUTER
-    assert [(r.gateway, r.ifindex) for r in routers] == [(ROUTER, mn.ifindex("m0"))]
+    addr, route, routers = mn.arun(body)
+    assert addr.kind == "new" and addr.addr.dynamic and addr.addr.preferred_lft <= 14400
+    assert route.route.from_ra and route.route.gateway == IPv6Address(ll)
+    assert [(str(r.gateway), r.ifindex, r.priority) for r in routers] == [
+        (ll, mn.ifindex("m0"), 4096)
+    ]
 
 
 def test_plain_routes_in_an_uplink_table(mn: Netns) -> None:
