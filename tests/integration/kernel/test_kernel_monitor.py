@@ -15,7 +15,7 @@ import pytest
 from kernel_lab import Lab, Netns
 
 from sdnmip.kernel import links, routes, sysctl
-from sdnmip.kernel.errors import KernelConfigError
+from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
 from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.kernel.rawsock import HdrinclSender
@@ -156,6 +156,15 @@ def test_plain_routes_in_an_uplink_table(mn: Netns) -> None:
             ]
             assert await routes.del_route(ipr, "default", table=101) is True
             assert await routes.del_route(ipr, "default", table=101) is False
+            # a refusal by the kernel names the request
+            with pytest.raises(
+                KernelRequestError,
+                match=r"^route replace dst=2001:db8:77::/64 via=2001:db8:99::1 dev=m0 table=101 "
+                r".*: E",
+            ):
+                await routes.set_route(
+                    ipr, "2001:db8:77::/64", "m0", gateway="2001:db8:99::1", table=101
+                )
             with pytest.raises(KernelConfigError, match="gateway='fe80::zz'"):
                 await routes.set_route(ipr, "default", "m0", gateway="fe80::zz", table=101)
             return got
