@@ -6,6 +6,8 @@ the events (the MN agent decides what a new address or a lost carrier means).
 
 Use: open the monitor first, then read the initial state with `sdnmip.kernel.links`, then apply
 events: nothing that happens between the two is lost (it is queued on the monitor's socket).
+Not handled yet (not exercised here): a burst that overflows the socket's receive buffer
+(ENOBUFS) loses events; a consumer that sees the iterator raise should re-read the state.
 """
 
 from __future__ import annotations
