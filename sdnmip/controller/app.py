@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from os_ken.base import app_manager
+from os_ken.controller import handler as os_ken_handler
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.lib import hub
@@ -49,6 +50,7 @@ RECENT_MESSAGES = 4096  # sent messages remembered by xid, so that an error can 
 # (adds before deletes): OVS holds a whole bundle in memory and applies it in one go.
 MAX_BUNDLE = 4096
 SWITCH_FLOW_MODS_PER_S = 5000.0  # a conservative rate for deadlines of big batches
+PERSIST_SHARE = 20  # snapshot writes take at most 1/20 of the controller's time
 MAX_XID = 0xFFFFFFFF
 # The switch's table-miss rule of the ingress table: if a stats poll does not find it, the
 # switch lost our rules (ovs-vswitchd restarted without a reconnect, or someone flushed them).
@@ -182,6 +184,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
 
     def start(self) -> Any:
         thread = super().start()
+        self._handle_in_receive_loop()
         for loop in (self._deadline_loop, self._stats_loop, self._persist_loop):
             self.threads.append(hub.spawn(loop))
         if self.rt.policy is not None:
@@ -190,6 +193,42 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         if self.rt.on_started is not None:
             self.rt.on_started(self)
         return thread
+
+    def _handle_in_receive_loop(self) -> None:
+        """Handle the switch's messages in the green thread that reads them, in the order they
+        arrive (a flow-removed never overtakes the packet-in after it), without the hop through
+        this app's event queue, and with back-pressure on the switch when we fall behind.
+
+        os-ken calls the handlers registered on its OpenFlow brick ("ofp_event") right in each
+        datapath's receive loop; an exception there would end the connection, so each handler
+        is wrapped to log it (with its traceback) and count it instead.
+        """
+        brick = app_manager.lookup_service_brick("ofp_event")
+        handlers = {
+            ofp_event.EventOFPPacketIn: self._packet_in,
+            ofp_event.EventOFPFlowRemoved: self._flow_removed,
+            ofp_event.EventOFPPortStatus: self._port_status,
+            ofp_event.EventOFPErrorMsg: self._error,
+            ofp_event.EventOFPFlowStatsReply: self._flow_stats_reply,
+            ofp_event.EventOFPPortStatsReply: self._port_stats_reply,
+            ofp_event.EventOFPBarrierReply: self._barrier_reply,
+        }
+        for ev_cls, fn in handlers.items():
+            brick.register_handler(ev_cls, self._guarded(ev_cls, fn))
+
+    def _guarded(self, ev_cls: Any, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        def handle(ev: Any) -> None:
+            try:
+                fn(ev)
+            except Exception:  # logged with its traceback (os-ken would drop the connection)
+                self.counters["handler_errors"] += 1
+                log.exception("bug: handling %s failed", ev_cls.__name__)
+
+        # os-ken's receive loop reads the states a handler wants from `callers`.
+        handle.callers = {  # type: ignore[attr-defined]
+            ev_cls: os_ken_handler._Caller([MAIN_DISPATCHER], None)
+        }
+        return handle
 
     def shutdown(self) -> None:
         """Stop taking events and write the final snapshot (the switch keeps its rules)."""
@@ -435,7 +474,6 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
 
     # -- OpenFlow events ----------------------------------------------------------------------
 
-    @_on(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
         msg = ev.msg
         if msg.datapath is not self.dp:
@@ -443,14 +481,12 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self.counters["packet_ins"] += 1
         self.call(self.logic.packet_in, msg.match["in_port"], msg.table_id, msg.data)
 
-    @_on(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def _flow_removed(self, ev: Any) -> None:
         msg = ev.msg
         if msg.datapath is not self.dp:
             return
         self.call(self.logic.flow_removed, msg.cookie, msg.reason, msg.packet_count, msg.byte_count)
 
-    @_on(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev: Any) -> None:
         msg = ev.msg
         if msg.datapath is not self.dp:
@@ -458,7 +494,6 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         up = msg.reason != ofp.OFPPR_DELETE and _link_up(msg.desc)
         self.call(self.logic.port_status, msg.desc.port_no, up, atomic=True)
 
-    @_on(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev: Any) -> None:
         msg = ev.msg
         text = _error_text(msg)
@@ -481,15 +516,12 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         if not more:
             pending.done.set()
 
-    @_on(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats_reply(self, ev: Any) -> None:
         self._reply(ev.msg, bool(ev.msg.flags & ofp.OFPMPF_REPLY_MORE))
 
-    @_on(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats_reply(self, ev: Any) -> None:
         self._reply(ev.msg, bool(ev.msg.flags & ofp.OFPMPF_REPLY_MORE))
 
-    @_on(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev: Any) -> None:
         self._reply(ev.msg)
 
@@ -550,17 +582,22 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             self.logic.port_stats(time.monotonic(), counters)
 
     def _persist_loop(self) -> None:
-        """Write the logic's snapshot at most once per `persist_delay` while it changes."""
+        """Write the logic's snapshot while it changes: at most once per `persist_delay`, and
+        never taking more than 1/PERSIST_SHARE of the time (a snapshot of many thousand flows
+        takes a good fraction of a second). A clean stop always writes the last state."""
+        spent = 0.0
         while True:
             self._dirty.wait()
-            hub.sleep(self.timing.persist_delay)
+            hub.sleep(max(self.timing.persist_delay, PERSIST_SHARE * spent))
             self._dirty.clear()
             if self._stopping:
                 return
+            t0 = time.monotonic()
             with self._lock:
                 snap = self.logic.snapshot()
             data = self.rt.store.encode(snap)
             self.rt.store.write(data)
+            spent = time.monotonic() - t0
             self.counters["snapshots_written"] += 1
 
     def _policy_loop(self) -> None:
