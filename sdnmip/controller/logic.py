@@ -255,6 +255,7 @@ class MnLogic:
             if a.claimed:
                 self.hoas.claim(a.hoa)
                 out.append(ClaimHoa(a.hoa))
+            now_at = self._uplink_now(a.hoa, a.uplink)
             if a.rebind:
                 self._set_target(a.hoa, a.uplink)
                 out.append(BindHoas(((a.hoa, a.uplink),), "new flow"))
@@ -262,12 +263,30 @@ class MnLogic:
                 fid,
                 desc,
                 a.hoa,
-                a.uplink,
+                now_at,
                 rule_id=d.rule_id,
                 shared=a.shared,
                 own_hoa=own and not a.shared,
             )
         return out + self._install_new(now, e, data, egress, first_up=True)
+
+    def _uplink_now(self, hoa: IPv6Address, target: str) -> str:
+        """The uplink a new flow on `hoa` sends by until the HoA is bound at `target`.
+
+        The HA accepts reverse-tunnelled packets of a HoA only from the CoA it is bound to
+        (RFC 6275 §10.4.5), so a new flow leaves where the binding points now and moves with
+        the HoA's other flows when the BA for `target` arrives (`_hoa_bound`): its first
+        packets are not dropped while the Binding Update is on its way.
+        """
+        on_hoa = self.flows.flows_on_hoa(hoa)
+        if on_hoa:
+            other = self.flows.get(next(iter(on_hoa)))
+            if other is not None:
+                return other.uplink
+        rec = self.hoas.record(hoa)
+        if rec is not None and rec.bound is not None and self._usable(rec.bound):
+            return rec.bound
+        return target
 
     def _install_new(
         self, now: float, e: FlowEntry, data: bytes | None, egress: Egress | None, first_up: bool
@@ -325,6 +344,7 @@ class MnLogic:
             return self._refuse("no usable uplink")
         out = []
         a = choose_incoming(self.hoas, self.flows, p.dst, want)
+        now_at = self._uplink_now(a.hoa, a.uplink)
         if a.rebind:
             self._set_target(a.hoa, a.uplink)
             out.append(BindHoas(((a.hoa, a.uplink),), "incoming flow"))
@@ -332,7 +352,7 @@ class MnLogic:
             self.flows.new_id(),
             desc,
             a.hoa,
-            a.uplink,
+            now_at,
             rule_id=None if d is None else d.rule_id,
         )
         return out + self._install_new(now, e, data if p.complete else None, None, first_up=False)

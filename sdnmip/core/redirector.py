@@ -78,7 +78,7 @@ class Assignment:
     """The redirector's answer for one new flow."""
 
     hoa: IPv6Address
-    uplink: str  # the uplink the flow's uplink rule uses now
+    uplink: str  # where the flow goes (the logic sends by the HoA's binding until the BA)
     claimed: bool = False  # taken from the spare pool: tell the agent
     rebind: bool = False  # the HoA must be (re)bound to `uplink`
     shared: bool = False  # placed by the pool-exhausted fallback

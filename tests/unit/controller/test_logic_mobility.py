@@ -107,7 +107,7 @@ def test_link_loss_moves_every_flow_of_the_dead_uplink_at_once_with_one_batch_of
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80))
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 81))
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40002, 443))
-    rig.take_agent()
+    rig.ack_binds()  # the 443 flow's HoA is bound at lte
     on_wlan = {e.hoa for e in rig.logic.flows if e.uplink == "wlan"}
     assert len(on_wlan) == 2
     rig.run(rig.logic.port_status(rig.now, WLAN, False))
@@ -173,17 +173,30 @@ def test_resteer_moves_flows_whose_decision_changed_and_leaves_pinned_ones():
     assert rig.take_agent() == []
 
 
-def test_claimed_spare_bound_elsewhere_sends_at_once_via_the_chosen_uplink_and_rebinds():
+def test_claimed_spare_bound_elsewhere_sends_by_its_binding_until_the_ba_then_moves():
     policy = ScriptedPolicy({443: Decision("lte")})
     rig = Rig.start(policy=policy, spare_uplink="wlan")
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 443))  # the idle Primary, re-bound to lte
     assert rig.take_agent() == [BindHoas(((A(PRIMARY), "lte"),), "new flow")]
     port, f = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443)).only()
-    assert port == ILTE  # at once, before any BA
-    assert rig.take_agent() == [
-        ClaimHoa(f["ipv6_src"]),
-        BindHoas(((f["ipv6_src"], "lte"),), "new flow"),
-    ]
+    # The HA accepts the spare only from the CoA it is bound to (RFC 6275 §10.4.5): the first
+    # packets leave there, at once (no wait for any BA), and the flow moves when the BA comes.
+    assert port == IWLAN
+    requests = rig.take_agent()
+    assert requests == [ClaimHoa(f["ipv6_src"]), BindHoas(((f["ipv6_src"], "lte"),), "new flow")]
+    assert rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443, flags=0x10)).ports() == [IWLAN]
+    rig.agent = requests
+    rig.ack_binds()
+    assert rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443, flags=0x10)).ports() == [ILTE]
+
+
+def test_a_claimed_spare_whose_uplink_is_down_sends_by_the_chosen_uplink_at_once():
+    policy = ScriptedPolicy({443: Decision("lte")})
+    rig = Rig.start(policy=policy, spare_uplink="wlan")
+    rig.run(rig.logic.port_status(rig.now, WLAN, False))
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 443))
+    port, _ = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443)).only()
+    assert port == ILTE  # nowhere better to send from until the BA
 
 
 def test_port_stats_give_uplink_rates_to_the_policy():

@@ -23,7 +23,7 @@ def _busy_rig() -> Rig:
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443))
     rig.send(HOA0, udp_pkt(PRIMARY, CN2, 5353, 53))
     rig.send(IWLAN, tcp_pkt(CN2, PRIMARY, 6000, 22))
-    rig.take_agent()
+    rig.ack_binds()
     return rig
 
 
