@@ -165,7 +165,8 @@ class AgentLink:
     def status(self) -> api.Snapshot:
         """The agent's current state (a short-lived connection; for the control socket)."""
         with self._client.AgentClient(self.path, self.timeout) as c:
-            return c.status()
+            snap: api.Snapshot = c.status()
+            return snap
 
     # -- threads --------------------------------------------------------------------------------
 
