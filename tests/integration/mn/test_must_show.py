@@ -90,6 +90,15 @@ def tcp_flows(stack: Any, port: int, cn: str = CN1) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def flows_at(stack: Any, want: dict[int, int]) -> bool | None:
+    """True once there are want[port] TCP flows to CN1 for each port."""
+    return all(len(tcp_flows(stack, port)) == n for port, n in want.items()) or None
+
+
+def on_uplink(stack: Any, port: int, uplink: str) -> bool | None:
+    return {f["uplink"] for f in tcp_flows(stack, port)} == {uplink} or None
+
+
 def data_flow(stack: Any, port: int, cn: str = CN1) -> dict[str, Any]:
     """The flow of an iperf3 test's data connection: the busier of its two connections."""
     return max(tcp_flows(stack, port, cn), key=lambda f: f["bytes_up"] + f["packets_up"])
@@ -108,9 +117,12 @@ def test_1_two_tcp_flows_to_cn1_run_over_wlan_and_lte_from_two_home_addresses(st
     before = tx(stack)
     a = iperf3_client(stack.tb, "mn", CN1, 5201, 3)
     b = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 3)
-    seen = poll("both data connections at CN1",
-                lambda: (p := (peers(stack.tb, "cn1", 5201), peers(stack.tb, "cn1", LTE_PORT)))
-                if all(len(x) == 2 for x in p) else None)  # fmt: skip
+
+    def both() -> tuple[set[str], set[str]] | None:
+        got = (peers(stack.tb, "cn1", 5201), peers(stack.tb, "cn1", LTE_PORT))
+        return got if all(len(x) == 2 for x in got) else None
+
+    seen = poll("both iperf3 tests' connections at CN1", both)
     fa, fb = data_flow(stack, 5201), data_flow(stack, LTE_PORT)
     ra, rb = a.result(), b.result()
     after = tx(stack)
@@ -132,8 +144,7 @@ def test_2_moving_the_lte_flow_to_wlan_keeps_its_connection_and_leaves_the_other
 ) -> None:
     a = iperf3_client(stack.tb, "mn", CN1, 5201, 6)
     b = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 6)
-    poll("both data connections", lambda: len(tcp_flows(stack, 5201)) == 2
-         and len(tcp_flows(stack, LTE_PORT)) == 2 or None)  # fmt: skip
+    poll("both iperf3 tests' flows", lambda: flows_at(stack, {5201: 2, LTE_PORT: 2}))
     time.sleep(2.0)  # let both run for a while on their uplinks first
     moved = data_flow(stack, LTE_PORT)
     assert moved["uplink"] == "lte"
@@ -242,8 +253,7 @@ def test_6_pulling_the_carrier_of_lte_moves_its_flows_to_wlan_and_tcp_survives(
     ar = stack.tb.topology.access_router("lte")
     stack.tb.run(ar.node, "ip", "link", "set", "dev", ar.iface, "down")
     try:
-        poll("the lte flows to move to wlan",
-             lambda: {f["uplink"] for f in tcp_flows(stack, LTE_PORT)} == {"wlan"} or None)  # fmt: skip
+        poll("the lte flows to move to wlan", lambda: on_uplink(stack, LTE_PORT, "wlan"))
         ra, rb = a.result(), b.result()
     finally:
         stack.tb.run(ar.node, "ip", "link", "set", "dev", ar.iface, "up")

@@ -43,7 +43,8 @@ class Iperf:
         try:
             doc: dict[str, Any] = json.loads(out)
         except json.JSONDecodeError:
-            raise AssertionError(f"iperf3 gave no JSON (exit {self.popen.returncode}): {out}{err}")
+            code = self.popen.returncode
+            raise AssertionError(f"iperf3 gave no JSON (exit {code}): {out}{err}") from None
         return doc
 
 
