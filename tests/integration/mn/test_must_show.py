@@ -40,7 +40,7 @@ from .traffic import (
 TESTBED_PROFILE = "fast"
 HOME = IPv6Network("2001:db8:100::/64")
 PRIMARY = "2001:db8:100::1000"
-POOL = 2
+POOL = 4  # an iperf3 test opens two connections; each to the same CN needs its own HoA
 MB = 1 << 20
 LTE_PORT = 5202
 POLICY = {
@@ -76,11 +76,15 @@ def stack(testbed: Testbed) -> Iterator[Any]:
 
 
 @pytest.fixture(autouse=True)
-def no_tcp_flows(stack: Any) -> None:
-    """Each test starts when the previous test's TCP flows have ended (FIN + linger)."""
-    poll("the previous test's TCP flows to end",
-         lambda: not [f for f in stack.control("flows") if f["proto"] == 6] or None,
-         timeout=20)  # fmt: skip
+def quiet(stack: Any) -> None:
+    """Each test starts when the previous test's TCP flows have ended (FIN + linger) and the
+    agent's spare pool is full again (new HoAs need about a second of DAD at the HA)."""
+
+    def ready() -> bool | None:
+        busy = [f for f in stack.control("flows") if f["proto"] == 6]
+        return (not busy and stack.control("status")["spares"] >= POOL) or None
+
+    poll("no TCP flow and a full pool", ready, timeout=30)
 
 
 def tcp_flows(stack: Any, port: int, cn: str = CN1) -> list[dict[str, Any]]:
@@ -117,13 +121,10 @@ def test_1_two_tcp_flows_to_cn1_run_over_wlan_and_lte_from_two_home_addresses(st
     before = tx(stack)
     a = iperf3_client(stack.tb, "mn", CN1, 5201, 3)
     b = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 3)
-
-    def both() -> tuple[set[str], set[str]] | None:
-        got = (peers(stack.tb, "cn1", 5201), peers(stack.tb, "cn1", LTE_PORT))
-        return got if all(len(x) == 2 for x in got) else None
-
-    seen = poll("both iperf3 tests' connections at CN1", both)
+    poll("both iperf3 tests' flows", lambda: flows_at(stack, {5201: 2, LTE_PORT: 2}))
+    time.sleep(0.5)
     fa, fb = data_flow(stack, 5201), data_flow(stack, LTE_PORT)
+    seen = (peers(stack.tb, "cn1", 5201), peers(stack.tb, "cn1", LTE_PORT))
     ra, rb = a.result(), b.result()
     after = tx(stack)
     assert error(ra) is None and error(rb) is None
