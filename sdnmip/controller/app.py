@@ -37,6 +37,7 @@ from sdnmip.controller import ofmsg, ofstats, ofwire
 from sdnmip.controller import pipeline as pl
 from sdnmip.controller.bridge import BridgePorts, BridgeSpec
 from sdnmip.controller.config import AgentEvent, BindHoas, ClaimHoa, ReleaseHoa
+from sdnmip.controller.facade import SwitchRequestFailed
 from sdnmip.controller.logic import MnLogic
 from sdnmip.controller.persist import SnapshotStore
 from sdnmip.controller.uplinks import PortCounters
@@ -65,8 +66,6 @@ def _on(ev_cls: Any, dispatchers: Any) -> Callable[[F], F]:
     return cast(Callable[[F], F], set_ev_cls(ev_cls, dispatchers))
 
 
-class SwitchRequestFailed(RuntimeError):
-    """A request to the switch got an error or no complete answer in time; names the request."""
 
 
 class AgentLinkLike(Protocol):

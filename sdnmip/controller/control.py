@@ -5,7 +5,8 @@ green thread per connection) and `ControlClient`, a stdlib-socket client for tes
 and the command line. Requests and answers have the agent RPC's shape:
   {"id": 1, "op": "move", "args": {"flow_id": 7, "uplink": "wlan"}}
   {"id": 1, "ok": true, "result": {...}}  or  {"id": 1, "ok": false, "error": {"code", "message"}}
-Ops: status, flows, flow (flow_id), hoas, uplinks, move (flow_id, uplink), remove (flow_id).
+Ops: status, flows, flow (flow_id), hoas, uplinks, move (flow_id, uplink), remove (flow_id),
+refresh (read the switch's counters now).
 Must not: hold logic (the facade does), or listen anywhere but a Unix socket the owner can
 reach (mode 0600). The REST northbound (next issue) serves the same facade over HTTP.
 """
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdnmip.controller.facade import ControllerFacade, FlowError
+from sdnmip.controller.facade import ControllerFacade, FlowError, SwitchRequestFailed
 
 log = logging.getLogger("sdnmip.controller.control")
 MAX_LINE = 1 << 16
@@ -60,6 +61,7 @@ def handle(facade: ControllerFacade, op: str, args: dict[str, Any]) -> Any:
         "flow": lambda: facade.flow(_int(args, "flow_id")),
         "move": lambda: facade.move_flow(_int(args, "flow_id"), _str(args, "uplink")),
         "remove": lambda: facade.remove_flow(_int(args, "flow_id")),
+        "refresh": facade.refresh,
     }
     fn = ops.get(op)
     if fn is None:
@@ -68,6 +70,8 @@ def handle(facade: ControllerFacade, op: str, args: dict[str, Any]) -> Any:
         result = fn()
     except FlowError as exc:
         raise ControlError("refused", str(exc)) from None
+    except SwitchRequestFailed as exc:
+        raise ControlError("switch", str(exc)) from None
     return {} if result is None else result
 
 

@@ -16,7 +16,11 @@ from typing import Any, Protocol
 from sdnmip.controller.logic import FlowError, MnLogic
 from sdnmip.core.flows import FlowEntry
 
-__all__ = ["ControllerFacade", "FlowError"]
+__all__ = ["ControllerFacade", "FlowError", "SwitchRequestFailed"]
+
+
+class SwitchRequestFailed(RuntimeError):
+    """A request to the switch failed or timed out; the message names the request."""
 
 
 class AppLike(Protocol):
@@ -27,6 +31,8 @@ class AppLike(Protocol):
     counters: Any
 
     def call(self, fn: Any, *args: Any, atomic: bool = False) -> list[Any]: ...
+
+    def poll_stats(self) -> None: ...
 
     def read(self, fn: Any) -> Any: ...
 
@@ -105,6 +111,10 @@ class ControllerFacade:
             }
 
         return self.app.read(view)  # type: ignore[no-any-return]
+
+    def refresh(self) -> None:
+        """Read the switch's flow and port counters now (instead of at the next poll)."""
+        self.app.poll_stats()
 
     def move_flow(self, flow_id: int, uplink: str) -> None:
         """Hand one flow (and the flows sharing its HoA) over to `uplink`. FlowError if the

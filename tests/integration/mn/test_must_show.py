@@ -105,6 +105,7 @@ def on_uplink(stack: Any, port: int, uplink: str) -> bool | None:
 
 def data_flow(stack: Any, port: int, cn: str = CN1) -> dict[str, Any]:
     """The flow of an iperf3 test's data connection: the busier of its two connections."""
+    stack.control("refresh")  # counters as the switch has them now
     return max(tcp_flows(stack, port, cn), key=lambda f: f["bytes_up"] + f["packets_up"])
 
 
