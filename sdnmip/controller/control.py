@@ -174,15 +174,19 @@ class ControlClient:
             self.connect()
         assert self._sock is not None
         self._id += 1
-        self._sock.sendall(_encode({"id": self._id, "op": op, "args": args}))
         deadline = time.monotonic() + self.timeout
-        while b"\n" not in self._buf:
-            if time.monotonic() > deadline:
-                raise ControlError("unavailable", f"no answer to {op} within {self.timeout} s")
-            chunk = self._sock.recv(MAX_LINE)
-            if not chunk:
-                raise ControlError("unavailable", "the controller closed the connection")
-            self._buf += chunk
+        try:
+            self._sock.sendall(_encode({"id": self._id, "op": op, "args": args}))
+            while b"\n" not in self._buf:
+                if time.monotonic() > deadline:
+                    raise ControlError("unavailable", f"no answer to {op} within {self.timeout} s")
+                chunk = self._sock.recv(MAX_LINE)
+                if not chunk:
+                    raise ControlError("unavailable", "the controller closed the connection")
+                self._buf += chunk
+        except OSError as exc:  # the controller went away mid-request
+            self.close()
+            raise ControlError("unavailable", f"{self.path}: {exc.strerror or exc}") from None
         line, _, self._buf = self._buf.partition(b"\n")
         msg = json.loads(line)
         if not msg.get("ok"):
