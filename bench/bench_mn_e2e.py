@@ -234,7 +234,7 @@ while time.time() < end:
         data, peer = s.recvfrom(2048)
     except TimeoutError:
         continue
-    flow, seq = data[:8].decode().split(":")
+    flow, seq = data.decode().split(":")
     got.append((time.time(), int(flow), int(seq)))
 print(json.dumps(got))
 """
