@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
+from eventlet import tpool
 from os_ken.base import app_manager
 from os_ken.controller import handler as os_ken_handler
 from os_ken.controller import ofp_event
@@ -64,8 +65,6 @@ F = TypeVar("F", bound=Callable[..., None])
 def _on(ev_cls: Any, dispatchers: Any) -> Callable[[F], F]:
     """os-ken's set_ev_cls with a type (os-ken ships none)."""
     return cast(Callable[[F], F], set_ev_cls(ev_cls, dispatchers))
-
-
 
 
 class AgentLinkLike(Protocol):
@@ -594,8 +593,12 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             t0 = time.monotonic()
             with self._lock:
                 snap = self.logic.snapshot()
-            data = self.rt.store.encode(snap)
-            self.rt.store.write(data)
+            parts = []
+            for part in self.rt.store.encode_parts(snap):
+                parts.append(part)
+                hub.sleep(0)  # packet-ins go first: encoding many flows takes milliseconds
+            # fsync blocks the whole process: do it in a real thread.
+            tpool.execute(self.rt.store.write, b"".join(parts))
             spent = time.monotonic() - t0
             self.counters["snapshots_written"] += 1
 

@@ -3,13 +3,15 @@
 Owns: reading the last snapshot of the logic (`MnLogic.snapshot()`) at start and writing new
 ones so that a crash leaves either the old file or the new one, never a torn one (write to a
 temporary file in the same directory, fsync, rename over the old one, fsync the directory).
-Must not: decide when to write (the app shell debounces), or interpret the snapshot.
+Must not: decide when to write (the app shell debounces), or interpret the snapshot beyond
+finding its list of flows (to encode it in parts).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,29 @@ class SnapshotStore:
         return logic
 
     def encode(self, logic: dict[str, Any]) -> bytes:
-        return json.dumps(
-            {"version": SNAPSHOT_VERSION, "logic": logic}, separators=(",", ":")
-        ).encode()
+        return b"".join(self.encode_parts(logic))
+
+    def encode_parts(self, logic: dict[str, Any], flows_per_part: int = 250) -> Iterator[bytes]:
+        """The same bytes as `encode`, in parts of a few hundred flows each, so that the caller
+        can let other work run between them (encoding thousands of flows takes milliseconds)."""
+        table = logic.get("flows")
+        if not isinstance(table, dict) or not isinstance(table.get("flows"), list):
+            yield _dumps({"version": SNAPSHOT_VERSION, "logic": logic})  # nothing to split
+            return
+        rest = {k: v for k, v in logic.items() if k != "flows"}
+        head = {k: v for k, v in table.items() if k != "flows"}
+        yield b'{"version":%d,"logic":{"flows":{' % SNAPSHOT_VERSION
+        for k, v in head.items():
+            yield _dumps(k) + b":" + _dumps(v) + b","
+        yield b'"flows":['
+        rows = table["flows"]
+        for i in range(0, len(rows), flows_per_part):
+            part = b",".join(_dumps(r) for r in rows[i : i + flows_per_part])
+            yield (b"," if i else b"") + part
+        yield b"]}"
+        for k, v in rest.items():
+            yield b"," + _dumps(k) + b":" + _dumps(v)
+        yield b"}}"
 
     def write(self, data: bytes) -> None:
         """Replace the file with `data` (from `encode`) atomically."""
@@ -66,3 +88,7 @@ class SnapshotStore:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

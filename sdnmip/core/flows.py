@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -123,18 +124,18 @@ class FlowEntry:
         return {
             "flow_id": self.flow_id,
             "proto": k.proto,
-            "local": str(k.local),
+            "local": _text(k.local),
             "local_port": k.local_port,
-            "remote": str(k.remote),
+            "remote": _text(k.remote),
             "remote_port": k.remote_port,
             "direction": self.desc.direction.value,
             "flow_label": self.desc.flow_label,
             "dscp": self.desc.dscp,
             "app_id": self.desc.app_id,
-            "hoa": None if self.hoa is None else str(self.hoa),
+            "hoa": None if self.hoa is None else _text(self.hoa),
             "uplink": self.uplink,
             "mode": self.mode.value,
-            "coa": None if self.coa is None else str(self.coa),
+            "coa": None if self.coa is None else _text(self.coa),
             "rule_id": self.rule_id,
             "shared": self.shared,
             "own_hoa": self.own_hoa,
@@ -334,6 +335,13 @@ class FlowTable:
 
 
 _EMPTY: Mapping[IPv6Address, int] = Counter()
+
+
+@lru_cache(maxsize=8192)
+def _text(addr: IPv6Address) -> str:
+    # Formatting an IPv6 address costs microseconds; a snapshot formats the same few HoAs and
+    # correspondents for every flow, and runs while the controller does nothing else.
+    return str(addr)
 
 
 def _discard(index: dict[Any, set[int]], key: Any, fid: int) -> None:

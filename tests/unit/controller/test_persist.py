@@ -52,3 +52,14 @@ def test_a_new_write_replaces_the_old_file(tmp_path: Path) -> None:
     store.write(store.encode({"a": 2}))
     assert json.loads(store.path.read_text())["logic"] == {"a": 2}
     assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_snapshot_in_parts_is_the_same_json() -> None:
+    rig = Rig.start()
+    for port in range(40000, 40600):
+        rig.send(HOA0, tcp_pkt(PRIMARY, CN1, port, 80))
+    store = SnapshotStore(Path("/nonexistent/c.json"))
+    snap = rig.logic.snapshot()
+    parts = list(store.encode_parts(snap, flows_per_part=100))
+    assert len(parts) > 6
+    assert json.loads(b"".join(parts)) == {"version": 1, "logic": json.loads(json.dumps(snap))}
