@@ -206,6 +206,7 @@ def rate() -> None:
                 now = st.control("status")["logic"].get("flows_created", 0)
                 if now == before + n or (time.monotonic() - t_end > 2 and now == last):
                     break
+                last = now
             created = now - before
             cpu = {k: _cpu(p) - cpu0[k] for k, p in pids.items()}
             per_flow = {k: v / max(created, 1) * 1e6 for k, v in cpu.items()}
