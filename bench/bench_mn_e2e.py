@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -400,6 +401,8 @@ def main() -> None:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenario(s) {sorted(unknown)}: choose from {', '.join(SCENARIOS)}")
+    # A SIGTERM (timeout, Ctrl-C from a supervisor) still removes the testbed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     for name in args.scenarios or SCENARIOS:
         SCENARIOS[name]()
