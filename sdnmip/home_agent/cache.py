@@ -316,6 +316,7 @@ class Counters:
     expired: int = 0
     superseded_during_dad: int = 0
     dropped: int = 0
+    aborted: int = 0
     mpa_sent: int = 0
     haad_replies: int = 0
 
@@ -333,6 +334,7 @@ class Counters:
             "expired": self.expired,
             "superseded_during_dad": self.superseded_during_dad,
             "dropped": self.dropped,
+            "aborted": self.aborted,
             "mpa_sent": self.mpa_sent,
             "haad_replies": self.haad_replies,
         }
@@ -671,6 +673,19 @@ class BindingCache:
             if self._tombstones.get(key) == ts:
                 del self._tombstones[key]
         return out
+
+    def abort(self, now: float, home_address: IPv6Address, reason: str) -> list[Action]:
+        """The data path could not be set up for `home_address`: drop its binding (the shell
+        answers the BU with status 130, Insufficient resources) and undo what was installed."""
+        b = self.bindings.pop(home_address, None)
+        if b is None:
+            return []
+        self.counters.aborted += 1
+        return [
+            RemoveBinding(home_address, b.careof, b.proxied),
+            ForgetBinding(home_address),
+            Log("error", f"binding of {home_address} dropped: {reason}"),
+        ]
 
     def restore(self, now: float, records: Iterable[BindingRecord]) -> list[Action]:
         """Re-create persisted bindings after a restart; expired ones are forgotten."""

@@ -107,3 +107,14 @@ def test_announcer_cancel_and_reannounce_do_not_double_up():
 
 def test_announcer_count_zero_sends_nothing():
     assert Announcer(count=0, interval=1.0).announce(0.0, (A,)) == []
+
+
+def test_token_bucket_limits_binding_errors():
+    from sdnmip.home_agent.ratelimit import TokenBucket
+
+    tb = TokenBucket(rate=10.0, burst=3.0)
+    assert [tb.allow(0.0) for _ in range(5)] == [True, True, True, False, False]
+    assert tb.allow(0.05) is False  # half a token
+    assert tb.allow(0.1) is True
+    assert [tb.allow(10.0) for _ in range(4)] == [True, True, True, False]  # capped at burst
+    assert tb.refused == 4
