@@ -80,15 +80,15 @@ def check_permissions(path: Path, owner_uid: int = 0) -> None:
         raise KeysFileError(f"keys file {path}: cannot stat: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise KeysFileError(f"keys file {path}: not a regular file")
-    if st.st_uid != owner_uid:
-        raise KeysFileError(
-            f"keys file {path}: owned by uid {st.st_uid}, must be owned by root "
-            f"(fix: chown root:root {path} && chmod 600 {path})"
-        )
     if st.st_mode & 0o077:
         raise KeysFileError(
             f"keys file {path}: mode {stat.S_IMODE(st.st_mode):04o} lets group/others access "
             f"the secrets (fix: chmod 600 {path})"
+        )
+    if st.st_uid != owner_uid:
+        raise KeysFileError(
+            f"keys file {path}: owned by uid {st.st_uid}, must be owned by root "
+            f"(fix: chown root:root {path} && chmod 600 {path})"
         )
 
 

@@ -4,24 +4,6 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network
 
-from ha_helpers import (
-    COA1,
-    COA2,
-    HA,
-    HOA,
-    HOA2,
-    KEY,
-    KEY2,
-    NAI,
-    NAI2,
-    WALL0,
-    Harness,
-    acks,
-    bu_event,
-    bu_packet,
-    only_ack,
-)
-
 from sdnmip.home_agent.cache import (
     BindingRecord,
     CancelDad,
@@ -48,6 +30,23 @@ from sdnmip.mipv6 import (
     ntp_timestamp,
 )
 from sdnmip.mipv6.status import BindingAckStatus as S
+from tests.unit.home_agent.ha_helpers import (
+    COA1,
+    COA2,
+    HA,
+    HOA,
+    HOA2,
+    KEY,
+    KEY2,
+    NAI,
+    NAI2,
+    WALL0,
+    Harness,
+    acks,
+    bu_event,
+    bu_packet,
+    only_ack,
+)
 
 
 def of(actions: list[object], kind: type) -> list:  # type: ignore[type-arg]

@@ -6,20 +6,6 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
-from ha_helpers import (
-    COA1,
-    COA2,
-    HOA,
-    HOA2,
-    KEY,
-    KEY2,
-    NAI,
-    NAI2,
-    WALL0,
-    bu_event,
-    bu_packet,
-    config,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +19,20 @@ from sdnmip.home_agent.cache import (
     RemoveBinding,
     SendBindingAck,
     StartDad,
+)
+from tests.unit.home_agent.ha_helpers import (
+    COA1,
+    COA2,
+    HOA,
+    HOA2,
+    KEY,
+    KEY2,
+    NAI,
+    NAI2,
+    WALL0,
+    bu_event,
+    bu_packet,
+    config,
 )
 
 COA3 = IPv6Address("2001:db8:3::10")
