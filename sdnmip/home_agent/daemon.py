@@ -62,6 +62,7 @@ from sdnmip.home_agent.nlbatch import Failure
 from sdnmip.home_agent.ratelimit import TokenBucket
 from sdnmip.home_agent.sockets import Receiver, Sender
 from sdnmip.home_agent.store import BindingStore
+from sdnmip.kernel.errors import KernelRequestError
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.mipv6 import (
     AlternateCareofAddress,
@@ -94,6 +95,7 @@ ICMP_NS, ICMP_NA, ICMP_HAAD_REQUEST = 135, 136, 144
 RETRY_DELAY = 0.01  # seconds between retries of kernel requests refused with ENOMEM
 BE_BURST = 5.0
 CONTROL_TIMEOUT = 5.0
+SIGNALLING_RCVBUF = 16 << 20
 
 Outgoing = SendBindingAck | SendBindingError | SendIcmp | tuple[bytes, IPv6Address]
 
@@ -112,6 +114,7 @@ class ShellCounters:
     ns_sent: int = 0
     na_sent: int = 0
     groups: int = 0
+    group_join_failures: int = 0
 
 
 def cache_config(cfg: HaConfig) -> CacheConfig:
@@ -176,7 +179,8 @@ class HomeAgent:
         for p in problems:
             log.warning("%s", p)
         link = self.cfg.home_link
-        r60 = Receiver(NH_DSTOPTS)
+        # Room for a burst of a few thousand BUs (an MN pool registering, many MNs at once).
+        r60 = Receiver(NH_DSTOPTS, rcvbuf=SIGNALLING_RCVBUF)
         r135 = Receiver(135)
         icmp = Receiver(58, icmp6_types=(ICMP_NS, ICMP_NA, ICMP_HAAD_REQUEST), hop_limit=True)
         self._receivers = [r60, r135, icmp]
@@ -401,12 +405,21 @@ class HomeAgent:
         )
 
     def _join(self, targets: tuple[IPv6Address, ...]) -> None:
+        """Listen on the solicited-node groups of addresses under DAD, where another node's DAD
+        solicitation for the same address would arrive (RFC 4862 §5.4.3). A defender's NA goes
+        to all-nodes and is heard anyway, so a refused join (a socket holds a bounded number of
+        memberships: net.core.optmem_max) only loses that rarer case; it is counted."""
         assert self._icmp is not None
         for t in targets:
             group = solicited_node_multicast(t)
             n = self._groups.get(group, 0)
             if n == 0:
-                self._icmp.join_group(group, self.dp.oif)
+                try:
+                    self._icmp.join_group(group, self.dp.oif)
+                except KernelRequestError as exc:
+                    self.counters.group_join_failures += 1
+                    log.debug("%s", exc)
+                    continue
             self._groups[group] = n + 1
         self.counters.groups = len(self._groups)
 
