@@ -289,6 +289,33 @@ def test_deregistration_makes_the_hoa_unreachable_and_stops_proxy_nd(testbed, ha
     assert "lladdr" not in state, state
 
 
+def test_unsolicited_nas_point_the_home_link_at_the_ha(testbed, ha, client, mn1):
+    """RFC 6275 §10.4.1: a node holding a stale mapping for the HoA (here the core router)
+    learns the HA's link-layer address from the HA's unsolicited, overriding NAs."""
+    h = hoa(0xD5)
+    testbed.run("core", "ip", "-6", "neigh", "replace", h, "lladdr", "02:00:00:00:00:99",
+                "dev", "home", "nud", "stale")  # fmt: skip
+    ha_mac = testbed.run("ha", "cat", "/sys/class/net/home0/address").stdout.strip()
+    assert mn1.register(h, "wlan").status == 0
+    poll(
+        "the core's neighbour entry to follow the HA's NA",
+        lambda: ha_mac in testbed.run("core", "ip", "-6", "neigh", "show", h, "dev", "home").stdout,
+        timeout=3,
+    )
+
+
+def test_a_binding_expires_at_the_end_of_its_lifetime(testbed, ha, client, mn1):
+    h = hoa(0xD6)
+    ba = mn1.register(h, "wlan", lifetime=1)  # 4 s
+    assert (ba.status, ba.lifetime) == (0, 1)
+    assert h in ha.bindings()
+    t0 = time.monotonic()
+    poll("the binding to expire", lambda: ha_route(testbed, h) == "", timeout=8, interval=0.1)
+    assert 3.0 <= time.monotonic() - t0 <= 5.5
+    assert h not in ha.bindings() and h not in ha_proxies(testbed)
+    assert ha.status()["counters"]["expired"] >= 1
+
+
 def test_a_home_address_in_use_on_the_home_link_is_refused_with_134(testbed, ha, client, mn1):
     h = hoa(0xE1)
     testbed.run("core", "ip", "-6", "addr", "add", f"{h}/64", "dev", "home", "nodad")
