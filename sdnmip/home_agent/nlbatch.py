@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno as errno_mod
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
@@ -193,6 +193,11 @@ class Failure:
         return f"{self.what}: {errno_mod.errorcode.get(self.errno, str(self.errno))}"
 
 
+# What a sent message was, for the error message: a string, or a function making it (formatting
+# addresses costs microseconds per message, and is only needed when the kernel refuses one).
+Expected = tuple[str | Callable[[], str], bytes, IPv6Address | None]
+
+
 class _Socket:
     def __init__(self, proto: int) -> None:
         s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, proto)
@@ -216,9 +221,7 @@ class _Socket:
         self.seq = (self.seq + 1) & 0xFFFFFFFF
         return self.seq
 
-    def exchange(
-        self, chunks: list[bytes], expect: dict[int, tuple[str, bytes, IPv6Address | None]]
-    ) -> list[Failure]:
+    def exchange(self, chunks: list[bytes], expect: dict[int, Expected]) -> list[Failure]:
         """Send `chunks` (each one sendmsg) and collect the acks of the sequence numbers in
         `expect` (seq -> (description, message, HoA)); returns the failures."""
         failures: list[Failure] = []
@@ -242,7 +245,8 @@ class _Socket:
                     err = -_ERR.unpack_from(payload)[0]
                     what, message, subject = waiting.pop(seq)
                     if err:
-                        failures.append(Failure(what, err, message, subject))
+                        text = what if isinstance(what, str) else what()
+                        failures.append(Failure(text, err, message, subject))
         if waiting:
             raise KernelRequestError(
                 f"netlink batch ({len(expect)} requests)", f"{len(waiting)} not acknowledged"
@@ -319,14 +323,16 @@ class RouteBatch:
         self.oif = oif
         self._nl = _Socket(NETLINK_ROUTE)
         self._msgs: list[bytes] = []
-        self._expect: dict[int, tuple[str, bytes, IPv6Address | None]] = {}
+        self._expect: dict[int, Expected] = {}
         self.messages_sent = 0
         self.commits = 0
 
     def __len__(self) -> int:
         return len(self._msgs)
 
-    def _queue(self, seq: int, message: bytes, what: str, subject: IPv6Address | None) -> None:
+    def _queue(
+        self, seq: int, message: bytes, what: str | Callable[[], str], subject: IPv6Address | None
+    ) -> None:
         self._msgs.append(message)
         self._expect[seq] = (what, message, subject)
 
@@ -335,20 +341,20 @@ class RouteBatch:
         self._queue(
             seq,
             encode_route_replace(seq, hoa, coa, self.oif),
-            f"route replace {hoa}/128 encap seg6 mode encap.red segs {coa}",
+            lambda: f"route replace {hoa}/128 encap seg6 mode encap.red segs {coa}",
             hoa,
         )
 
     def delete_route(self, hoa: IPv6Address) -> None:
         seq = self._nl.next_seq()
-        self._queue(seq, encode_route_delete(seq, hoa), f"route del {hoa}/128", hoa)
+        self._queue(seq, encode_route_delete(seq, hoa), lambda: f"route del {hoa}/128", hoa)
 
     def proxy(self, address: IPv6Address, *, add: bool, subject: IPv6Address | None = None) -> None:
         """Add or delete the proxy entry for `address`; `subject` is the HoA it belongs to."""
         seq = self._nl.next_seq()
         verb = "add" if add else "del"
         message = encode_proxy(seq, address, self.oif, add=add)
-        self._queue(seq, message, f"neigh {verb} proxy {address}", subject or address)
+        self._queue(seq, message, lambda: f"neigh {verb} proxy {address}", subject or address)
 
     def requeue(self, failures: Iterable[Failure]) -> None:
         """Queue refused messages again (same sequence numbers) for the next commit."""
@@ -438,7 +444,7 @@ class SetBatch:
     def _transaction(self, work: list[tuple[bytes, bool]]) -> list[Failure]:
         self.commits += 1
         nl = self._nl
-        expect: dict[int, tuple[str, bytes, IPv6Address | None]] = {}
+        expect: dict[int, Expected] = {}
         head = _nfgen(socket.AF_UNSPEC, NFNL_SUBSYS_NFTABLES)
         msgs = [_msg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, nl.next_seq(), head)]
         dels = [k for k, add in work if not add]

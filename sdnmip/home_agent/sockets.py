@@ -33,6 +33,7 @@ ICMP6_FILTER = 1
 SO_RCVBUFFORCE = 33  # asm-generic/socket.h (root may exceed net.core.rmem_max)
 MAX_PACKET = 65535
 _CMSG_SPACE = 256
+SOURCE_CACHE = 4096
 _I32 = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 
@@ -94,6 +95,7 @@ class Receiver:
             s.close()
             raise
         self.sock = s
+        self._sources: dict[str, IPv6Address] = {}
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -102,6 +104,7 @@ class Receiver:
         """Every packet queued now, up to `limit`."""
         out: list[Received] = []
         recvmsg = self.sock.recvmsg
+        sources = self._sources
         for _ in range(limit):
             try:
                 data, anc, _flags, addr = recvmsg(MAX_PACKET, _CMSG_SPACE)
@@ -116,7 +119,14 @@ class Receiver:
                     ifindex = _U32.unpack_from(val, 16)[0]
                 elif typ == IPV6_HOPLIMIT and len(val) >= 4:
                     hops = _I32.unpack_from(val)[0]
-            src = IPv6Address(addr[0].split("%", 1)[0])
+            # The kernel hands the source as text; parsing it costs more than the rest of this
+            # loop, and the same few care-of addresses send nearly everything.
+            text = addr[0]
+            src = sources.get(text)
+            if src is None:
+                if len(sources) >= SOURCE_CACHE:
+                    sources.clear()
+                src = sources[text] = IPv6Address(text.split("%", 1)[0])
             out.append(Received(data, src, dst, ifindex, hops))
         return out
 
@@ -167,7 +177,7 @@ class Sender:
         """Send; returns None, or the error (a full queue or an unreachable destination is
         the network's problem, not the HA's: counted and reported, never raised)."""
         try:
-            self.sock.sendto(packet, (str(dst), 0))
+            self.sock.sendto(packet, (socket.inet_ntop(socket.AF_INET6, dst.packed), 0))
         except OSError as exc:
             self.errors += 1
             return f"send to {dst} failed: {exc.strerror or exc}"

@@ -14,6 +14,7 @@ addresses only).
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -63,6 +64,12 @@ class StoredBinding:
             r.timestamp,
             r.link_local,
         )
+
+
+def _text(address: IPv6Address) -> str:
+    """RFC 5952 text of an address (inet_ntop: several times faster than str() on IPv6Address,
+    which matters at thousands of rows a second; IPv6Address() reads it back)."""
+    return socket.inet_ntop(socket.AF_INET6, address.packed)
 
 
 class BindingStore:
@@ -156,8 +163,8 @@ class BindingStore:
         """Write bindings (record, wall expiry) and delete others, in one transaction."""
         rows = [
             (
-                str(r.home_address),
-                str(r.careof),
+                _text(r.home_address),
+                _text(r.careof),
                 r.nai,
                 r.sequence,
                 r.lifetime,
@@ -167,7 +174,7 @@ class BindingStore:
             )
             for r, expires in upserts
         ]
-        gone = [(str(h),) for h in deletes]
+        gone = [(_text(h),) for h in deletes]
         if not rows and not gone:
             return
         conn = self._conn
