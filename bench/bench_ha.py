@@ -49,7 +49,11 @@ KEY = MnHaKey(spi=4096, key=bytes.fromhex("be0c4be0c4be0c4be0c4be0c4be0c401"))
 HOA_BASE = int(IPv6Address("2001:db8:100::1:0"))
 MH_AT = 40 + 24  # IPv6 header + Destination Options header with the Home Address option
 LIFETIME_UNITS = 900  # 3600 s
-RETRANSMIT_S = 3.0
+# RFC 6275 §11.8 / §13: an MN retransmits a BU after InitialBindackTimeoutFirstReg (1.5 s) for a
+# first registration, INITIAL_BINDACK_TIMEOUT (1 s) otherwise, doubling up to 32 s.
+FIRST_REG_TIMEOUT_S = 1.5
+REREG_TIMEOUT_S = 1.0
+MAX_BINDACK_TIMEOUT_S = 32.0
 
 
 # ------------------------------------------------------------------------------ generator
@@ -104,6 +108,9 @@ class Generator:
         seq = self.seq
         turn = [0] * n
         sent_at: dict[int, float] = {}
+        attempts = [0] * n
+        base = FIRST_REG_TIMEOUT_S if once else REREG_TIMEOUT_S
+        next_check = 0.0
         rtts: list[float] = []
         statuses: dict[int, int] = {}
         done_once = 0
@@ -133,6 +140,7 @@ class Generator:
                     t = sent_at.pop(i, None)
                     if t is None:
                         continue
+                    attempts[i] = 0
                     if status == 0:
                         completed += 1
                         rtts.append(time.monotonic() - t)
@@ -147,10 +155,14 @@ class Generator:
                             continue
                     ready.append(i)
             now = time.monotonic()
+            if now < next_check:
+                continue
+            next_check = now + 0.1
             for i, t in list(sent_at.items()):
-                if now - t > RETRANSMIT_S:
+                if now - t > min(base * 2 ** attempts[i], MAX_BINDACK_TIMEOUT_S):
                     del sent_at[i]
-                    ready.append(i)
+                    attempts[i] += 1
+                    ready.appendleft(i)
                     retransmits += 1
         elapsed = time.monotonic() - start
         rtts.sort()

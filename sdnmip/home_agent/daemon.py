@@ -161,6 +161,7 @@ class HomeAgent:
         self._timer_at = 0.0
         self._dad_targets: dict[IPv6Address, tuple[IPv6Address, ...]] = {}
         self._groups: dict[IPv6Address, int] = {}
+        self._group_cap = 1 << 30  # memberships the socket took before it refused one
         self._stop = asyncio.Event()
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -414,11 +415,17 @@ class HomeAgent:
             group = solicited_node_multicast(t)
             n = self._groups.get(group, 0)
             if n == 0:
+                if len(self._groups) >= self._group_cap:
+                    self.counters.group_join_failures += 1  # full: do not ask again
+                    continue
                 try:
                     self._icmp.join_group(group, self.dp.oif)
                 except KernelRequestError as exc:
                     self.counters.group_join_failures += 1
-                    log.debug("%s", exc)
+                    self._group_cap = len(self._groups)
+                    log.debug(
+                        "%s (further joins skipped while %d are held)", exc, len(self._groups)
+                    )
                     continue
             self._groups[group] = n + 1
         self.counters.groups = len(self._groups)
