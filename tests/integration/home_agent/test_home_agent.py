@@ -408,6 +408,28 @@ def test_mobile_prefix_and_home_agent_address_discovery(testbed, ha, client, mn1
     assert reply.identifier == 9 and reply.home_agent_addresses == (client.ha,)
 
 
+def test_status_command_lists_the_bindings(testbed, ha, client):
+    """`sdnmip ha status` (table and --json) as an operator runs it."""
+    argv = [*testbed.sdnmip_argv("ha", "status", "--config", str(ha.config_path))]
+    table = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=True,
+                           env=testbed.python_env()).stdout  # fmt: skip
+    print(table)
+    lines = table.splitlines()
+    assert lines[0].startswith(f"home agent {ha.address} ")
+    assert lines[1].split()[:2] == ["HOME", "ADDRESS"]
+    rows = {line.split()[0]: line.split() for line in lines[2:] if line.startswith(PREFIX)}
+    bindings = ha.bindings()
+    assert set(rows) == set(bindings)
+    h = hoa(0xC1)
+    assert rows[h][1:3] == [str(client.coas["lte"]), NAI1]
+    assert "BUs by BA status: 0:" in table and "DAD run" in table
+    as_json = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=20,
+                             check=True, env=testbed.python_env()).stdout  # fmt: skip
+    st = json.loads(as_json)
+    assert {b["home_address"] for b in st["bindings"]} == set(bindings)
+    assert st["counters"]["bu_by_status"]["134"] >= 2 and st["counters"]["bu_by_status"]["146"] >= 1
+
+
 def test_ha_restart_restores_bindings_and_traffic(testbed, ha, client, mn1):
     on_wlan, on_lte = hoa(0xB1), hoa(0xC1)  # from the ping/iperf3 and rebinding tests
     before = ha.bindings()
