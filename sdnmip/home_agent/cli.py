@@ -72,12 +72,12 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("sdnmip").setLevel(getattr(logging, cfg.log_level.upper()))
-    from sdnmip.home_agent.daemon import HomeAgent
+    from sdnmip.home_agent.daemon import AlreadyRunning, HomeAgent
     from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
 
     try:
         asyncio.run(HomeAgent(cfg, keys).run())
-    except (KernelConfigError, KernelRequestError) as exc:
+    except (KernelConfigError, KernelRequestError, AlreadyRunning) as exc:
         logging.getLogger("sdnmip.ha").error("cannot run: %s", exc)
         return EXIT_RUNTIME
     return EXIT_OK

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -131,6 +132,10 @@ def cache_config(cfg: HaConfig) -> CacheConfig:
     )
 
 
+class AlreadyRunning(RuntimeError):
+    """Another HA uses the same binding store."""
+
+
 class HomeAgent:
     """One running HA (see the module docstring)."""
 
@@ -163,6 +168,7 @@ class HomeAgent:
         self._groups: dict[IPv6Address, int] = {}
         self._group_cap = 1 << 30  # memberships the socket took before it refused one
         self._stop = asyncio.Event()
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
     @property
@@ -170,7 +176,21 @@ class HomeAgent:
         assert self._loop is not None, "HomeAgent.start has not run"
         return self._loop
 
+    def _lock(self) -> None:
+        """One HA per binding store: a second one would take the first one's kernel state for
+        leftovers of a crash and remove it."""
+        path = self.cfg.database.with_name(self.cfg.database.name + ".lock")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(f"another home agent holds {path}: not starting") from None
+        self._lock_fd = fd
+
     async def start(self) -> None:
+        self._lock()
         self._loop = asyncio.get_running_loop()
         self._ipr = AsyncIPRoute()
         for note in await self.dp.setup(self._ipr):
@@ -224,7 +244,14 @@ class HomeAgent:
 
     async def run(self) -> None:
         """Start, serve until SIGTERM/SIGINT, stop cleanly."""
-        await self.start()
+        try:
+            await self.start()
+        except AlreadyRunning:
+            raise
+        except BaseException:
+            # Undo what the set-up did before it failed (each step tolerates absent state).
+            await self.stop()
+            raise
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.request_stop)
         try:
@@ -235,6 +262,8 @@ class HomeAgent:
     async def stop(self) -> None:
         """Remove the kernel state; keep the persisted bindings for the next start."""
         log.info("stopping: removing routes, proxy entries, rules and the nft table")
+        if self._loop is None:
+            return
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(FileNotFoundError):
@@ -256,6 +285,9 @@ class HomeAgent:
             self._sender.close()
         if self._store is not None:
             self._store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         log.info("stopped with %d bindings persisted", len(self.cache))
 
     # ------------------------------------------------------------------------------ receiving

@@ -430,6 +430,17 @@ def test_status_command_lists_the_bindings(testbed, ha, client):
     assert st["counters"]["bu_by_status"]["134"] >= 2 and st["counters"]["bu_by_status"]["146"] >= 1
 
 
+def test_a_second_ha_on_the_same_store_refuses_to_start_and_touches_nothing(testbed, ha):
+    def state():  # type: ignore[no-untyped-def]
+        bindings = {k: (v["careof"], v["sequence"]) for k, v in ha.bindings().items()}
+        return bindings, testbed.run("ha", "ip", "-6", "route", "show", "proto", "93").stdout
+
+    before = state()
+    proc = testbed.run("ha", *ha.argv(), check=False, env=testbed.python_env(), timeout=20)
+    assert proc.returncode == 1 and "another home agent holds" in proc.stderr
+    assert state() == before and ha.alive()
+
+
 def test_ha_restart_restores_bindings_and_traffic(testbed, ha, client, mn1):
     on_wlan, on_lte = hoa(0xB1), hoa(0xC1)  # from the ping/iperf3 and rebinding tests
     before = ha.bindings()
