@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from kernel_lab import Lab
+
+from tests.integration.kernel.kernel_lab import Lab
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from ipaddress import IPv6Address, IPv6Network
 
-import mh_packets as mhp
 import pytest
-from kernel_lab import Lab, Netns
 
 from sdnmip.kernel import links, routes, sysctl
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
 from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.kernel.rawsock import HdrinclSender
+from tests.integration.kernel import mh_packets as mhp
+from tests.integration.kernel.kernel_lab import Lab, Netns
 
 NS_TAG = "6"
 COA = IPv6Address("2001:db8:1::100")

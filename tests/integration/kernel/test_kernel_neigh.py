@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from kernel_lab import Capture, Lab, Netns, wait_for
 
 from sdnmip.kernel import neigh, sysctl
 from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.netlink import AsyncIPRoute
+from tests.integration.kernel.kernel_lab import Capture, Lab, Netns, wait_for
 
 NS_TAG = "3"
 HOA = "2001:db8:100::2001"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kernel_lab import Lab, Netns
 
 from sdnmip.kernel import nft
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
+from tests.integration.kernel.kernel_lab import Lab, Netns
 
 NS_TAG = "5"
 HA = "2001:db8:100::1"

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from ipaddress import IPv6Address
 
-import mh_packets as mhp
 import pytest
-from kernel_lab import Lab, Netns
 
 from sdnmip.kernel import nft
 from sdnmip.kernel.constants import RT_TABLE_LOCAL
@@ -26,6 +24,8 @@ from sdnmip.kernel.rawsock import (
     bpf_inner_next_header,
 )
 from sdnmip.kernel.tunnel import Seg6Tunnel
+from tests.integration.kernel import mh_packets as mhp
+from tests.integration.kernel.kernel_lab import Lab, Netns
 
 NS_TAG = "4"
 COA = IPv6Address("2001:db8:1::100")

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kernel_lab import Capture, Done, Lab, Netns, sh, wait_for
 
 from sdnmip.kernel import nft, sysctl
 from sdnmip.kernel.constants import DECAP_TABLE, RT_TABLE_LOCAL, RT_TABLE_MAIN
@@ -26,6 +25,7 @@ from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.kernel.rules import Rule, ensure_rule, list_rules, remove_rule
 from sdnmip.kernel.tunnel import Seg6Tunnel
+from tests.integration.kernel.kernel_lab import Capture, Done, Lab, Netns, sh, wait_for
 
 NS_TAG = "2"
 COA1, COA2, HA = "2001:db8:a::1", "2001:db8:a::3", "2001:db8:a::2"
