@@ -236,10 +236,10 @@ class _Parsers:
             raise self.err(path, f"must be true or false, got {value!r}")
         return value
 
-    def lifetime(self, path: str, value: object) -> float | None:
+    def lifetime(self, path: str, value: object, lo: float = 0) -> float | None:
         if value == INFINITE:
             return None
-        return self.number(path, value, 0, INFINITY_LIFETIME - 1)
+        return self.number(path, value, lo, INFINITY_LIFETIME - 1)
 
     def choice(self, path: str, value: object, choices: tuple[str, ...]) -> str:
         if value not in choices:
@@ -251,7 +251,8 @@ def _home_prefix(p: _Parsers, path: str, value: object) -> HomePrefix:
     r = _Reader(p.source, path, value)
     hp = HomePrefix(
         prefix=r.get("prefix", p.prefix),
-        valid_lifetime=r.optional("valid_lifetime", p.lifetime),
+        # At least one 4 s lifetime unit, or no binding could be granted (RFC 6275 §10.3.1).
+        valid_lifetime=r.optional("valid_lifetime", lambda k, v: p.lifetime(k, v, 4)),
         preferred_lifetime=r.optional("preferred_lifetime", p.lifetime),
     )
     r.done()

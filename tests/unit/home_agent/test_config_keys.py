@@ -67,6 +67,8 @@ def test_defaults():
          "home_prefixes[0].valid_lifetime", "number"),
         (minimal(home_prefixes=[{"prefix": "2001:db8:100::/64"}, {"prefix": "2001:db8::/32"}]),
          "home_prefixes[1].prefix", "overlaps"),
+        (minimal(home_prefixes=[{"prefix": "2001:db8:100::/64", "valid_lifetime": 3}]),
+         "home_prefixes[0].valid_lifetime", "4.."),
         (minimal(keys_file="keys.yaml"), "keys_file", "absolute"),
         (minimal(home_link="a/b"), "home_link", "interface name"),
         (minimal(max_binding_lifetime=10**6), "max_binding_lifetime", "4..262140"),
