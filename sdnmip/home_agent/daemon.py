@@ -544,7 +544,7 @@ class HomeAgent:
             if self._retries <= ENOMEM_RETRIES:
                 self._commit_handle = self.loop.call_later(RETRY_DELAY, self._commit)
                 return
-            self.dp.routes.commit()  # drop what is left queued: it failed for good
+            self.dp.routes.drop(retry)  # given up on: those bindings are aborted below
             self._fail(retry)
         self._retries = 0
         self._flush_store()

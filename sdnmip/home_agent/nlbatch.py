@@ -362,6 +362,13 @@ class RouteBatch:
             seq = _NLMSG.unpack_from(f.message)[3]
             self._queue(seq, f.message, f.what, f.subject)
 
+    def drop(self, failures: Iterable[Failure]) -> None:
+        """Forget re-queued messages (given up on)."""
+        seqs = {_NLMSG.unpack_from(f.message)[3] for f in failures if f.message}
+        self._msgs = [m for m in self._msgs if _NLMSG.unpack_from(m)[3] not in seqs]
+        for seq in seqs:
+            self._expect.pop(seq, None)
+
     def commit(self) -> list[Failure]:
         if not self._msgs:
             return []

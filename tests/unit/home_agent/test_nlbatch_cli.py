@@ -149,3 +149,19 @@ def test_status_table():
                                 "REMAINING"]  # fmt: skip
     assert lines[2].split() == [str(HOA), str(COA), "a@b.example", "3", "400", "s", "390", "s"]
     assert "BUs by BA status: 0: 3, 135: 1" in text
+
+
+def test_requeue_and_drop_keep_the_other_messages():
+    from sdnmip.home_agent.nlbatch import Failure, RouteBatch
+
+    rb = RouteBatch.__new__(RouteBatch)  # no socket needed to queue
+    rb._msgs, rb._expect = [], {}
+    first = encode_route_replace(1, HOA, COA, 3)
+    other = encode_route_replace(2, IPv6Address("2001:db8:100::2"), COA, 3)
+    failure = Failure("route replace", 12, first, HOA)
+    assert failure.retriable and not Failure("nft", 12, b"").retriable
+    rb.requeue([failure])
+    rb._queue(2, other, "other", None)
+    assert rb._msgs == [first, other] and set(rb._expect) == {1, 2}
+    rb.drop([failure])
+    assert rb._msgs == [other] and set(rb._expect) == {2}
