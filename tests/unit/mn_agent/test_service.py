@@ -279,14 +279,15 @@ def test_an_unauthenticated_ba_changes_nothing():
     assert h.hoas()[str(PRIMARY)]["state"] == "bound"
 
 
-def test_status_145_resynchronises_the_timestamps_to_the_ha_clock():
+@pytest.mark.parametrize("status", [144, 145])
+def test_a_refused_timestamp_resynchronises_to_the_ha_clock(status: int):
     h = Harness()
     h.uplink("wlan")
     sent = h.out.take()[0]
     bu = h.ha.decode(sent)
     ha_clock = bu.timestamp + 1000.0
     ha_bu = type(bu)(**{**bu.__dict__, "timestamp": ha_clock})  # the HA stamps its own time
-    h.svc.packet(43, h.ha.ba(ha_bu, 145, bu.sequence, 0), HA, bu.src)
+    h.svc.packet(43, h.ha.ba(ha_bu, status, bu.sequence, 0), HA, bu.src)
     again = h.ha.decode(h.sends()[0])
     assert again.hoa == PRIMARY and again.sequence != bu.sequence
     assert abs(again.timestamp - ha_clock) < 0.5
