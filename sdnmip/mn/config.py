@@ -29,11 +29,11 @@ from sdnmip.core.binding_messages import BindingTimers
 from sdnmip.core.constants import LIFETIME_UNIT, MAX_LIFETIME
 from sdnmip.core.hoa_messages import HoaTableConfig
 from sdnmip.core.iid import IID_BITS, iid_of, is_reserved_iid
+from sdnmip.mipv6.auth import MN_HA_KEY_LEN
 
 CONFIG_VERSION = 1
 MOBILITY_SPI_MIN = 256  # RFC 4285 §5.1: SPIs 0-255 are reserved
 MOBILITY_SPI_MAX = 2**32 - 1
-MN_HA_KEY_MIN_OCTETS = 16  # RFC 4285 §5.1: a 128-bit MN-HA shared key (longer ones are accepted)
 IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # Linux: at most 15 bytes
 UPLINK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,14}$")
 NAI = re.compile(r"^[^@\s]+@[^@\s]+$")  # RFC 4282 §2.1: username@realm
@@ -64,8 +64,8 @@ class Identity:
     key_file: Path
 
     def read_key(self) -> bytes:
-        """The MN-HA shared key. The file must be a regular file that only its owner (root, or
-        the user running the daemon) can read or write; it holds the key as hex digits."""
+        """The MN-HA shared key (16 octets). The file must be a regular file that only its owner
+        (root, or the user running the daemon) can read or write; it holds the key as hex."""
         return read_key_file(self.key_file, "identity.key_file")
 
 
@@ -339,9 +339,9 @@ def read_key_file(path: Path, field_path: str) -> bytes:
         key = bytes.fromhex(text)
     except ValueError:
         raise ConfigError(f"{field_path}: {path} must hold the key as hex digits") from None
-    if len(key) < MN_HA_KEY_MIN_OCTETS:
+    if len(key) != MN_HA_KEY_LEN:  # RFC 4285 §5.1; the HA's keys file holds the same 16 octets
         raise ConfigError(
-            f"{field_path}: the key is {len(key)} octets, at least {MN_HA_KEY_MIN_OCTETS} needed"
+            f"{field_path}: the key is {len(key)} octets, {MN_HA_KEY_LEN} (32 hex digits) needed"
         )
     return key
 

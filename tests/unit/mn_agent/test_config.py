@@ -166,7 +166,8 @@ def test_key_file_is_read_as_hex_when_only_its_owner_can_access_it(tmp_path: Pat
         ("00112233445566778899aabbccddeeff", 0o644, "accessible to others (mode 0644)"),
         ("00112233445566778899aabbccddeeff", 0o640, "accessible to others"),
         ("not hex at all", 0o600, "must hold the key as hex digits"),
-        ("0011", 0o600, "the key is 2 octets, at least 16 needed"),
+        ("0011", 0o600, "the key is 2 octets, 16 (32 hex digits) needed"),
+        ("00" * 32, 0o600, "the key is 32 octets"),
     ],
 )
 def test_bad_key_files_are_refused(tmp_path: Path, text: str, mode: int, expect: str):
