@@ -26,6 +26,7 @@ class _State:
     routers: dict[IPv6Address, int] = field(default_factory=dict)  # RA default router -> metric
     coa: IPv6Address | None = None
     reported: UplinkInfo | None = None
+    reported_index: int | None = None
 
     def pick_coa(self) -> None:
         """Keep the current CoA while it is usable; else take the lowest usable address."""
@@ -44,12 +45,24 @@ class UplinkTracker:
         self._states = {u.name: _State(u) for u in uplinks}
         self._by_port = {u.port: u.name for u in uplinks}
         self._by_kernel_port = {u.kernel_port: u.name for u in uplinks}
+        self._rereading = False  # between reset() and changes(): the CoA choice waits
 
     def info(self, name: str) -> UplinkInfo:
         return self._states[name].info()
 
-    def infos(self) -> list[UplinkInfo]:
-        return [s.info() for s in self._states.values()]
+    def kernel_index(self, name: str) -> int | None:
+        """The ifindex of uplink `name`'s kernel port, None while it does not exist."""
+        return self._states[name].kernel_index
+
+    def reset(self) -> None:
+        """Forget every observation before a full re-read (after the monitor lost events). The
+        CoA choice and what was reported are kept, so the re-read reports only real changes."""
+        self._rereading = True
+        for s in self._states.values():
+            s.port_index = s.kernel_index = None
+            s.carrier = False
+            s.addrs.clear()
+            s.routers.clear()
 
     def uplink_of_kernel_index(self, index: int) -> str | None:
         for name, s in self._states.items():
@@ -83,7 +96,8 @@ class UplinkTracker:
             s.addrs.add(address)
         else:
             s.addrs.discard(address)
-        s.pick_coa()
+        if not self._rereading:
+            s.pick_coa()
 
     def router(self, index: int, gateway: IPv6Address, metric: int, present: bool) -> None:
         """A default route learned from a Router Advertisement via `gateway` on device `index`."""
@@ -96,13 +110,16 @@ class UplinkTracker:
             s.routers.pop(gateway, None)
 
     def changes(self) -> list[UplinkInfo]:
-        """Uplinks whose info differs from what the last call returned (all of them, the first
-        time), in config order."""
+        """Uplinks whose info or kernel port differs from what the last call saw (all of them,
+        the first time), in config order."""
+        self._rereading = False
         out = []
         for s in self._states.values():
+            s.pick_coa()  # after a re-read: keep the CoA if it is still there
             info = s.info()
-            if info != s.reported:
+            if info != s.reported or s.kernel_index != s.reported_index or s.reported is None:
                 s.reported = info
+                s.reported_index = s.kernel_index
                 out.append(info)
         return out
 

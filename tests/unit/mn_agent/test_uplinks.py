@@ -89,3 +89,31 @@ def test_a_vanished_kernel_port_loses_its_addresses_and_routes():
     assert t.uplink_of_kernel_index(ILTE) is None
     t.link("ilte", 16, carrier=True)
     assert t.uplink_of_kernel_index(16) == "lte"
+
+
+def test_a_new_kernel_port_device_is_a_change_even_with_the_same_addresses():
+    t = tracker()
+    t.changes()
+    t.link("iwlan", 42, carrier=True)  # re-created by the controller: new ifindex
+    assert [i.name for i in t.changes()] == ["wlan"]
+    assert t.kernel_index("wlan") == 42
+
+
+def test_a_full_re_read_after_reset_reports_only_real_changes():
+    t = tracker()
+    t.address(IWLAN, C1, usable=True, present=True)
+    t.address(IWLAN, C1B, usable=True, present=True)
+    t.router(IWLAN, R1, 1024, present=True)
+    t.changes()
+    t.reset()
+    for name, idx in (("wlan", WLAN), ("iwlan", IWLAN), ("lte", LTE), ("ilte", ILTE)):
+        t.link(name, idx, carrier=True)
+    t.address(IWLAN, C1B, usable=True, present=True)
+    t.address(IWLAN, C1, usable=True, present=True)  # re-read in another order
+    t.router(IWLAN, R1, 1024, present=True)
+    assert t.changes() == []  # the sticky CoA C1 survived the reset
+    t.reset()
+    for name, idx in (("wlan", WLAN), ("iwlan", IWLAN), ("lte", LTE), ("ilte", ILTE)):
+        t.link(name, idx, carrier=True)
+    t.router(IWLAN, R1, 1024, present=True)
+    assert t.changes() == [UplinkInfo("wlan", True, None, R1)]  # both addresses went meanwhile
