@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/deploy/install.sh"
 cd "$ROOT"
 set +e
-"$ROOT/.venv/bin/python" -m pytest -m "unit or integration" "$@"
+HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}" "$ROOT/.venv/bin/python" -m pytest -m "unit or integration" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

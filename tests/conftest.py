@@ -24,3 +24,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = rel.parts[0] if rel.parts else ""
         if tier in _TIERS:
             item.add_marker(_TIERS[tier])
+
+
+# Hypothesis: random exploration while developing; a fixed, derandomized run in the README's test
+# command (deploy/test.sh sets HYPOTHESIS_PROFILE=ci), so CI is reproducible and a newly found
+# counterexample shows up in a developer's run, not as a red main. The long fuzz runs live in
+# bench/ (see docs/benchmarks.md).
+def _hypothesis_profiles() -> None:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("dev", deadline=None)
+    settings.register_profile(
+        "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+_hypothesis_profiles()

@@ -33,7 +33,10 @@ class Mode(enum.Enum):
 class FlowKey:
     """A transport flow as the MN's applications see it (local side = an address of the MN).
 
-    For TCP/UDP the ports are the transport ports; for other protocols they are 0.
+    For TCP/UDP the ports are the transport ports. For ICMPv6 (informational messages only) the
+    "ports" are message types: local_port = the type the MN sends, remote_port = the type the
+    remote sends (an echo the MN starts is 128/129, one the CN starts is 129/128), so that pings in
+    both directions between the same two hosts are two flows. For other protocols they are 0.
     `local` is the address the application uses (normally the Primary HoA), not the flow's HoA.
     """
 
@@ -77,5 +80,8 @@ class Decision:
 
     uplink: str
     mode: Mode = Mode.ANCHORED
-    dedicated_hoa: IPv6Address | None = None
+    dedicated_hoa: IPv6Address | None = None  # pin the flow to this HoA (must be held or spare)
     rule_id: str | None = None  # which rule decided, None for the default
+    # The flow must be movable on its own: give it a HoA that no other live flow uses (and that
+    # no later flow may join). Costs one spare HoA per flow; see sdnmip/core/redirector.py.
+    own_hoa: bool = False

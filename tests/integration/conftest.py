@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from helpers import unique_prefix
 
 from sdnmip.testbed import PrerequisiteError, Testbed, load_topology, prereq
+from tests.integration.helpers import unique_prefix
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ping, poll, root_links, unique_prefix
-
 from sdnmip.testbed import Testbed, load_topology, teardown
 from sdnmip.testbed import processes as procs
 from sdnmip.testbed.names import state_dir
+from tests.integration.helpers import ping, poll, root_links, unique_prefix
 
 
 def pids_of(prefix: str) -> set[int]:

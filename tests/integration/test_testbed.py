@@ -8,10 +8,10 @@ import ipaddress
 import json
 
 import pytest
-from helpers import eui64_address, link_local, of_port_counters, ping, poll
 
 from sdnmip.ovsdb.idl import Ovsdb
 from sdnmip.testbed import TESTBED_COOKIE, Testbed, TestbedError, load_topology
+from tests.integration.helpers import eui64_address, link_local, of_port_counters, ping, poll
 
 TESTBED_PROFILE = "default"
 RTT_TOLERANCE_MS = 5.0

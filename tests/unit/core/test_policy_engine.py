@@ -5,12 +5,12 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 
 import pytest
-from policy_helpers import CN1, CN2, UP, flow, policy, sources, uplink, uplinks
 
 from sdnmip.core.policy import Policy, RuleEngine, is_held
 from sdnmip.core.policy_api import PolicyEngine
 from sdnmip.core.policy_parse import parse_ruleset
 from sdnmip.core.types import IPPROTO_ICMPV6, IPPROTO_UDP, Direction, Mode, UplinkView
+from tests.unit.core.policy_helpers import CN1, CN2, UP, flow, policy, sources, uplink, uplinks
 
 WLAN_DOWN = uplinks(uplink("wlan", up=False), uplink("lte"))
 ALL_DOWN = uplinks(uplink("wlan", up=False), uplink("lte", up=False))

@@ -8,12 +8,12 @@ from ipaddress import IPv6Address, IPv6Network
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from policy_helpers import CN1, CN2, UP, flow, policy, sources
 
 from sdnmip.core.policy import Policy, RuleEngine, affected_flows
 from sdnmip.core.policy_model import Match, Rule
 from sdnmip.core.policy_parse import parse_ruleset
 from sdnmip.core.types import Decision, Direction, FlowDescriptor
+from tests.unit.core.policy_helpers import CN1, CN2, UP, flow, policy, sources
 
 WEB = {"id": "web", "match": {"proto": "tcp", "remote_port": 80}, "uplink": "wlan"}
 DNS = {"id": "dns", "match": {"proto": "udp", "remote_port": 53}, "uplink": "wlan"}

@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from policy_helpers import UP, flow, policy, uplink, uplinks
 
 from sdnmip.core.policy import RuleEngine
 from sdnmip.core.policy_model import Action, Strategy
 from sdnmip.core.strategies import SmoothWeighted, choose_stateless
+from tests.unit.core.policy_helpers import UP, flow, policy, uplink, uplinks
 
 
 def split(engine: RuleEngine, count: int, ups=UP) -> Counter[str]:  # type: ignore[no-untyped-def]
