@@ -41,7 +41,9 @@ def kernel_state(tb: Testbed) -> dict[str, Any]:
         "routes": routes,
         "hoa0": mn(tb, "ip", "-6", "-j", "addr", "show", "dev", "hoa0"),
         "nft": mn(tb, "nft", "list", "tables"),
-        "neigh": [n for n in mn(tb, "ip", "-6", "-j", "neigh") if "PERMANENT" in n["state"]],
+        "neigh": [
+            n for n in mn(tb, "ip", "-6", "-j", "neigh") if "PERMANENT" in n.get("state", [])
+        ],
     }
 
 
