@@ -31,12 +31,18 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
 from sdnmip.kernel import nft, routes, sysctl
-from sdnmip.kernel.constants import LOCAL_RULE_PREF, RT_TABLE_LOCAL, RT_TABLE_MAIN
+from sdnmip.kernel.constants import (
+    DECAP_RULE_PREF,
+    DECAP_TABLE,
+    LOCAL_RULE_PREF,
+    RT_TABLE_LOCAL,
+    RT_TABLE_MAIN,
+)
 from sdnmip.kernel.errors import KernelConfigError
 from sdnmip.kernel.links import get_addrs
 from sdnmip.kernel.neigh import del_neigh, set_permanent
 from sdnmip.kernel.netlink import ENOENT_LIKE, AsyncIPRoute, describe, ifindex, request
-from sdnmip.kernel.rules import Rule, ensure_rule, remove_rule
+from sdnmip.kernel.rules import Rule, ensure_rule, list_rules, remove_rule
 from sdnmip.kernel.tunnel import MH_DIVERT_RULE, Seg6Tunnel
 from sdnmip.mn.config import MnConfig, Uplink
 from sdnmip.mn_agent.api import UplinkInfo
@@ -83,6 +89,7 @@ class MnDatapath:
 
     async def start(self) -> None:
         async with self._lock:
+            await self._sweep()  # what a crashed run left, e.g. the decap of a CoA now gone
             sysctl.set_conf("all", "forwarding", 1)
             await nft.load(nft.FilterSpec.for_mn([], table=NFT_TABLE))
             await ensure_rule(self._ipr, MH_DIVERT_RULE)
@@ -203,16 +210,11 @@ class MnDatapath:
     async def stop(self) -> None:
         """Remove everything `start` and `update` made (missing pieces are not errors)."""
         async with self._lock:
+            await self._sweep()
             for u in self._uplinks.values():
-                if u.coa is not None:
-                    await self._set_coa(u, None)
-                for table in (ROUTER_TABLE, ENCAP_TABLE, DOWN_TABLE):
-                    await self._flush(table + u.k)
-                for p in u.prefixes:
-                    await remove_rule(self._ipr, _encap_rule(u, p))
                 with contextlib.suppress(KernelConfigError):  # the port may be gone already
                     await del_neigh(self._ipr, FAKE_GATEWAY, u.cfg.kernel_port)
-                u.index, u.router, u.prefixes = None, None, ()
+                u.index, u.coa, u.router, u.prefixes = None, None, None, ()
             await self._remove_hoa_port()
             await remove_rule(self._ipr, MH_DIVERT_RULE)
             await ensure_rule(self._ipr, Rule(0, RT_TABLE_LOCAL))
@@ -242,6 +244,21 @@ class MnDatapath:
                 ok_errnos=ENOENT_LIKE,
             )
         self._hoa_port_index = None
+
+    async def _sweep(self) -> None:
+        """Remove every rule and route of the agent's tables, whoever added them and whatever
+        addresses they name (the decap table and its rules are the agent's alone on an MN)."""
+        tables = {DECAP_TABLE}
+        prefs = {DECAP_RULE_PREF}
+        for u in self._uplinks.values():
+            tables |= {ROUTER_TABLE + u.k, ENCAP_TABLE + u.k, DOWN_TABLE + u.k}
+            prefs |= {ENCAP_RULE_PREF + u.k, ROUTER_RULE_PREF + u.k}
+        for rule in await list_rules(self._ipr):
+            if rule.table in tables and rule.priority in prefs:
+                await remove_rule(self._ipr, rule)
+        for table in sorted(tables):
+            await self._flush(table)
+        # (the nft table is replaced whole by `start` and removed whole by `stop`)
 
     async def _flush(self, table: int) -> None:
         for r in await routes.list_routes(self._ipr, table):

@@ -131,3 +131,23 @@ def test_a_clean_stop_removes_the_data_path_and_keeps_the_state(
     saved = json.loads((agent.state_dir / "agent-state.json").read_text())
     assert saved["table"]["hoas"][0]["hoa"] == PRIMARY_HOA
     assert not agent.socket_path.exists()
+
+
+def test_after_a_crash_a_restart_sweeps_what_the_dead_agent_left(
+    testbed: Testbed, agent: MnAgentService, baseline: dict[str, Any]
+):
+    agent.start()
+    agent.wait_status("both uplinks usable", lambda s: all(u.usable for u in s.uplinks))
+    agent.kill()
+    assert kernel_state(testbed) != baseline  # a crash cleans nothing up
+    # A CoA that went away while the agent was down leaves a decap rule nobody will remove.
+    stale = "2001:db8:1::dead"
+    testbed.run(
+        testbed.topology.mn_node, "ip", "-6", "rule", "add", "pref", "10", "to", stale,
+        "ipproto", "41", "lookup", "250",
+    )  # fmt: skip
+    agent.start()
+    agent.wait_status("both uplinks usable", lambda s: all(u.usable for u in s.uplinks))
+    assert not any(stale in r for r in _rules(testbed))
+    assert agent.stop() == 0
+    assert kernel_state(testbed) == baseline
