@@ -51,6 +51,7 @@ class Agent:
         self.store = StateStore(cfg.paths.state_dir)
         self.tracker = UplinkTracker(cfg.uplinks)
         self._senders: dict[tuple[str, IPv6Address], HdrinclSender] = {}
+        self._outbox: list[tuple[str, bytes, str]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._prefixes: tuple[IPv6Network, ...] = cfg.home_prefixes
         self._tasks: list[asyncio.Task[None]] = []
@@ -62,6 +63,18 @@ class Agent:
     # --- Outputs of the service ----------------------------------------------------------------
 
     def send(self, uplink: str, packet: bytes, what: str) -> None:
+        """Queue the packet; it leaves in the next turn of the loop, after the RPC answer that
+        caused it (a claim's refill BU does not delay the claim). The state is already saved."""
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append((uplink, packet, what))
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        for uplink, packet, what in outbox:
+            self._send_now(uplink, packet, what)
+
+    def _send_now(self, uplink: str, packet: bytes, what: str) -> None:
         src = IPv6Address(packet[8:24])
         sender = self._senders.get((uplink, src))
         if sender is None:

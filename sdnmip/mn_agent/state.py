@@ -100,7 +100,8 @@ class StateStore:
 
     def save(self, doc: dict[str, Any]) -> bool:
         """Write `doc` unless the file already holds it; True when written."""
-        text = json.dumps({**doc, "version": STATE_VERSION}, indent=1, sort_keys=True)
+        # Compact: only then does json use its C encoder (a claim waits for this write).
+        text = json.dumps({**doc, "version": STATE_VERSION}, sort_keys=True, separators=(",", ":"))
         if text == self._last:
             return False
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -53,6 +53,7 @@ class MnAgentService:
         spi: int = DEFAULT_SPI,
         key: bytes | None = None,
         overrides: dict[str, Any] | None = None,
+        log_level: str = "info",
     ) -> None:
         self.tb = tb
         self.name = name
@@ -61,6 +62,7 @@ class MnAgentService:
         self.key = key if key is not None else secrets.token_bytes(16)
         self.dir = tb.state_dir / name
         self.overrides = dict(overrides or {})
+        self.log_level = log_level
         self.proc: TrackedProcess | None = None
 
     # --- files ---------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ class MnAgentService:
             raise TestbedError(f"{self.name} is already running (pid {self.proc.pid})")
         self.write_config()
         argv = self.tb.sdnmip_argv(
-            "mn-agent", "--config", str(self.config_path), "--log-level", "debug"
+            "mn-agent", "--config", str(self.config_path), "--log-level", self.log_level
         )
         self.proc = self.tb.spawn(self.tb.topology.mn_node, argv, self.name)
         self.wait("the agent's RPC socket", self._answers, timeout)
