@@ -278,3 +278,24 @@ def test_bindings_the_ha_lost_are_registered_again_without_operator_action(lab: 
     after_ha, after_mn = _state(lab)
     assert after_ha == before_ha and after_mn == before_mn
     assert ping(lab.tb, "cn1", PRIMARY_HOA, 5) == 5
+
+
+def test_a_hoa_in_use_on_the_home_link_is_refused_by_dad_and_never_bound(lab: Lab):
+    taken = "2001:db8:100::bad"
+    lab.tb.run("core", "ip", "-6", "addr", "add", f"{taken}/64", "dev", "home")
+    try:
+        with lab.mn.client() as c:
+            c.adopt(IPv6Address(taken))
+        snap = lab.mn.wait_status(
+            f"{taken} refused",
+            lambda s: _info(s, IPv6Address(taken)).state is BindingState.FAILED,
+            WAIT,
+        )
+        info = _info(snap, IPv6Address(taken))
+        assert (info.role, info.status) == (Role.FAILED, 134)  # RFC 6275 §10.3.1: DAD failed
+        assert taken not in lab.ha_bindings()
+        with lab.mn.client() as c:
+            c.release(IPv6Address(taken))
+        lab.mn.wait_status(f"{taken} gone", lambda s: all(str(h.hoa) != taken for h in s.hoas))
+    finally:
+        lab.tb.run("core", "ip", "-6", "addr", "del", f"{taken}/64", "dev", "home")
