@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
@@ -66,7 +66,7 @@ class Agent:
         """Queue the packet; it leaves in the next turn of the loop, after the RPC answer that
         caused it (a claim's refill BU does not delay the claim). The state is already saved."""
         if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._guarded, self._flush)
         self._outbox.append((uplink, packet, what))
 
     def _flush(self) -> None:
@@ -165,6 +165,16 @@ class Agent:
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
 
+    def _guarded(self, callback: Callable[[], None]) -> None:
+        """Run a loop callback; an exception (a bug) stops the agent instead of being logged
+        and forgotten by asyncio (which would leave the agent running without its timer)."""
+        try:
+            callback()
+        except BaseException as exc:
+            if self._failed is not None and not self._failed.done():
+                self._failed.set_exception(exc)
+            raise
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._failed is None or self._failed.done():
             return
@@ -190,7 +200,9 @@ class Agent:
             self._timer = None
         deadline = self.service.next_deadline
         if deadline is not None:
-            self._timer = loop.call_at(self.clock.to_monotonic(deadline), self._on_timer)
+            self._timer = loop.call_at(
+                self.clock.to_monotonic(deadline), self._guarded, self._on_timer
+            )
         prefixes = self.service.table.prefixes
         if prefixes != self._prefixes and self._datapath is not None:
             self._prefixes = prefixes

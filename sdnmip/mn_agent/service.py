@@ -26,6 +26,7 @@ from sdnmip.core.hoa_messages import (
     Claimed,
     HoaChanged,
     HoaFreed,
+    HoaTableConfig,
     HoaView,
     PoolChanged,
     PrefixesLearned,
@@ -131,7 +132,7 @@ class AgentService:
     def _restore(
         self,
         doc: dict[str, Any] | None,
-        table_cfg: Any,
+        table_cfg: HoaTableConfig,
         random_iid: RandomIid,
         now: float,
     ) -> HomeAddressTable:

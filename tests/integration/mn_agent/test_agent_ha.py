@@ -155,6 +155,19 @@ def test_taking_a_hoa_from_the_pool_costs_no_signalling_round_trip(lab: Lab, tmp
     # Less than one BU/BA exchange (which itself starts with an RPC like the claim).
     assert claim_s < rtt_s
     assert lab.ha_bindings()[str(spare)] == lab.coa["wlan"]
+    # What a flow would wait for without the pool: a new HoA's first registration (the HA's DAD).
+    fresh = IPv6Address("2001:db8:100::cafe")
+    t2 = time.perf_counter()
+    with lab.mn.client() as c:
+        c.adopt(fresh)
+    lab.mn.wait_status(
+        f"{fresh} bound", lambda s: _info(s, fresh).state is BindingState.BOUND, WAIT
+    )
+    new_s = time.perf_counter() - t2
+    print(f"a new HoA took {new_s * 1e3:.0f} ms to register (DAD at the HA)")
+    assert new_s > rtt_s
+    with lab.mn.client() as c:
+        c.release(fresh)
 
 
 def test_rebinding_one_hoa_to_lte_moves_only_that_hoas_traffic(lab: Lab):

@@ -324,3 +324,14 @@ def test_every_change_is_saved_before_it_is_acted_on():
     h.exchange()
     assert h.out.saved_before_send and all(h.out.saved_before_send)
     assert h.store.doc is not None and h.store.doc["home_agent"] == str(HA)
+
+
+def test_every_core_refusal_and_role_has_an_api_name():
+    from sdnmip.core.binding_messages import BindingState as CoreState
+    from sdnmip.core.hoa_messages import HoaRole, Refusal
+    from sdnmip.mn_agent import api
+    from sdnmip.mn_agent.service import _STATES
+
+    assert {r.value for r in Refusal} <= {c.value for c in api.ErrorCode}
+    assert {r.value for r in HoaRole} == {r.value for r in api.Role}
+    assert set(_STATES) == set(CoreState)
