@@ -8,6 +8,7 @@ own are installed by hand (mnlab.py)."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -297,6 +298,49 @@ def test_a_vanished_coa_moves_its_hoas_and_the_new_one_is_used_when_the_ra_bring
     assert str(snap.uplinks[0].coa) == lab.coa["wlan"]
     lab.follow_primary()
     assert ping(lab.tb, "cn1", PRIMARY_HOA, 5) == 5
+
+
+BRR_SENDER = """
+import sys
+from ipaddress import IPv6Address
+from sdnmip.kernel.rawsock import HdrinclSender
+from sdnmip.mipv6 import BindingRefreshRequest, build_mh_packet
+ha, hoa = IPv6Address(sys.argv[1]), IPv6Address(sys.argv[2])
+with HdrinclSender("home0", ha) as s:
+    s.send(build_mh_packet(ha, hoa, BindingRefreshRequest()))
+"""
+
+
+def test_a_binding_refresh_request_tunnelled_to_a_hoa_is_answered_with_a_bu(
+    lab: Lab, tmp_path: Path
+):
+    # The HA routes a packet to a bound HoA into the tunnel to its CoA, as it would a BRR
+    # (RFC 6275 §9.5.5); the MN gets it on its raw 41 socket (nft mh-divert + BPF on the inner
+    # next header) and answers with a BU at once, long before the binding's refresh is due.
+    def far(h: HoaInfo) -> bool:
+        # bound, and its refresh (at 3/4 of the lifetime) more than LIFETIME/4 away
+        left = h.expires_in if h.state is BindingState.BOUND else None
+        return h.role is Role.SPARE and left is not None and left > LIFETIME / 2
+
+    snap = lab.mn.wait_status(
+        "a spare whose refresh is far ahead", lambda s: any(far(h) for h in s.hoas), WAIT
+    )
+    target = next(h for h in snap.hoas if far(h))
+    seq = lab.ha.bindings()[str(target.hoa)]["sequence"]
+    with Capture(lab.tb, tmp_path / "brr.pcap") as cap:
+        t0 = time.monotonic()
+        lab.tb.run(
+            "ha", sys.executable, "-c", BRR_SENDER, lab.tb.addr("ha", "home0"), str(target.hoa),
+            env=lab.tb.python_env(),
+        )  # fmt: skip
+        wait_until(
+            "the HA refreshed by the BU answering the BRR",
+            lambda: lab.ha.bindings()[str(target.hoa)]["sequence"] != seq,
+            3.0,
+        )
+        answered = time.monotonic() - t0
+    assert target.hoa in cap.home_addresses()
+    assert answered < LIFETIME / 4  # sooner than the scheduled refresh could have come
 
 
 def _state(lab: Lab) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
