@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sdnmip.mn_agent.api import BindingState, EventKind, HoaInfo, Role, Snapshot, UplinkInfo
-from sdnmip.testbed import Testbed
-from sdnmip.testbed.ha_service import HaService
+from sdnmip.testbed import Testbed, TestbedError
 from sdnmip.testbed.mn_service import HOME_PREFIX, PRIMARY_HOA, MnAgentService
 from tests.integration.mn_agent.mnlab import (
     Capture,
@@ -30,6 +30,9 @@ from tests.integration.mn_agent.mnlab import (
     ping_both,
     wait_until,
 )
+
+if TYPE_CHECKING:  # imported in the fixture: the unit tier collects this module too
+    from sdnmip.testbed.ha_service import HaService
 
 TESTBED_PROFILE = "fast"
 POOL = 2
@@ -75,6 +78,8 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(testbed: Testbed) -> Iterator[Lab]:
+    from sdnmip.testbed.ha_service import HaService
+
     coa = testbed.wait_coas()
     mn = MnAgentService(
         testbed,
@@ -398,11 +403,15 @@ def test_a_hoa_in_use_on_the_home_link_is_refused_by_dad_and_never_bound(lab: La
     try:
         with lab.mn.client() as c:
             c.adopt(IPv6Address(taken))
-        snap = lab.mn.wait_status(
-            f"{taken} refused",
-            lambda s: _info(s, IPv6Address(taken)).state is BindingState.FAILED,
-            WAIT,
-        )
+        try:
+            snap = lab.mn.wait_status(
+                f"{taken} refused",
+                lambda s: _info(s, IPv6Address(taken)).state is BindingState.FAILED,
+                WAIT,
+            )
+        except TestbedError as exc:
+            ha_says = [ln for ln in lab.ha.log_text().splitlines() if taken in ln]
+            raise AssertionError(f"{exc}\nHA log about {taken}:\n" + "\n".join(ha_says)) from None
         info = _info(snap, IPv6Address(taken))
         assert (info.role, info.status) == (Role.FAILED, 134)  # RFC 6275 §10.3.1: DAD failed
         assert taken not in lab.ha_bindings()
