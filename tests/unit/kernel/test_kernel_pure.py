@@ -50,8 +50,8 @@ def test_ha_table_renders_the_documented_rules() -> None:
     assert "elements = { 2001:db8:100::1 }" in text
     assert "typeof ip6 saddr . @nh,384,128" in text
     assert (
-        "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 2 @th,112,8 60 @th,384,8 { 58, 135 } "
-        'counter drop comment "pp-hao"'
+        "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 2 @th,112,8 60 "
+        '@th,384,8 { 58, 135 } counter drop comment "pp-hao"'
     ) in text
     assert "ip6 saddr . @nh,384,128 != @bindings counter drop" in text
     assert "mh-divert" not in text and "pp-rh2" not in text
