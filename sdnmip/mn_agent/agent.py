@@ -24,8 +24,26 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from sdnmip.kernel.constants import RT_TABLE_MAIN
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
-from sdnmip.kernel.links import Addr, Link, Route, get_addrs, get_default_routers, get_links
-from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
+from sdnmip.kernel.links import (
+    Addr,
+    Link,
+    Neigh,
+    Route,
+    get_addrs,
+    get_default_routers,
+    get_links,
+    get_neighbours,
+)
+from sdnmip.kernel.monitor import (
+    DEFAULT_GROUPS,
+    RTMGRP_NEIGH,
+    AddrEvent,
+    Event,
+    LinkEvent,
+    Monitor,
+    NeighEvent,
+    RouteEvent,
+)
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.kernel.rawsock import HdrinclSender, RawReceiver, bpf_inner_next_header
 from sdnmip.mipv6 import MnHaKey
@@ -240,7 +258,7 @@ class Agent:
     async def _watch_links(self, ipr: AsyncIPRoute, ready: asyncio.Event) -> None:
         while True:
             try:
-                async with Monitor() as mon:
+                async with Monitor(DEFAULT_GROUPS | RTMGRP_NEIGH) as mon:
                     # Open first, then read: events in between wait on the monitor's socket.
                     self.tracker.reset()
                     for link in await get_links(ipr):
@@ -249,6 +267,8 @@ class Agent:
                         self._on_addr(a, True)
                     for r in await get_default_routers(ipr):
                         self._on_route(r, True)
+                    for n in await get_neighbours(ipr):
+                        self._on_neigh(n, True)
                     await self._apply()
                     ready.set()
                     async for ev in mon:
@@ -266,6 +286,8 @@ class Agent:
                 self._on_addr(addr, kind == "new")
             case RouteEvent(kind=kind, route=route):
                 self._on_route(route, kind == "new")
+            case NeighEvent(kind=kind, neigh=neigh):
+                self._on_neigh(neigh, kind == "new")
 
     async def _on_link(self, link: Link, present: bool) -> None:
         self.tracker.link(link.name, link.index, link.carrier, present)
@@ -280,6 +302,10 @@ class Agent:
         ra_default = r.table == RT_TABLE_MAIN and r.is_default and r.from_ra
         if ra_default and r.gateway is not None and r.ifindex is not None:
             self.tracker.router(r.ifindex, r.gateway, r.priority, present)
+
+    def _on_neigh(self, n: Neigh, present: bool) -> None:
+        """The router's MAC (for the controller's direct flows) comes from its neighbour entry."""
+        self.tracker.neighbour(n.index, n.address, n.lladdr if present and n.resolved else None)
 
     async def _apply(self) -> None:
         """Kernel first (routes for the new CoA/router), then sockets, then the core."""

@@ -84,7 +84,7 @@ def _status(cfg: MnConfig, *, as_json: bool) -> int:
     print(f"home agent {snap.hello.home_agent}, primary HoA {snap.hello.primary_hoa}")
     for u in snap.uplinks:
         state = "usable" if u.usable else ("no carrier" if not u.carrier else "no CoA/router")
-        print(f"uplink {u.name:<6} {state:<13} CoA {u.coa}  router {u.router}")
+        print(f"uplink {u.name:<6} {state:<13} CoA {u.coa}  router {u.router} ({u.router_mac})")
     for h in snap.hoas:
         left = "" if h.expires_in is None else f" expires in {h.expires_in:.0f}s"
         print(

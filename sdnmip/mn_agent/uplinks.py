@@ -1,9 +1,13 @@
-"""Per-uplink link state from what netlink reports: carrier, Care-of Address, default router.
+"""Per-uplink link state from what netlink reports: carrier, Care-of Address, default router and
+its MAC address.
 
 Owns: turning observations about devices (carrier of an uplink's physical port), addresses (on its
-kernel port) and default routes learned from Router Advertisements (on its kernel port) into one
-`UplinkInfo` per uplink, and saying which uplinks changed. The CoA is sticky: while the current
-one stays usable it is kept, so a second address appearing does not move every binding.
+kernel port), default routes learned from Router Advertisements (on its kernel port) and neighbour
+entries (on its kernel port) into one `UplinkInfo` per uplink, and saying which uplinks changed.
+The router's MAC is that of the chosen router's neighbour entry: a Router Advertisement carries
+the router's Source Link-Layer Address option (RFC 4861 §4.2), from which the kernel makes it.
+The CoA is sticky: while the current one stays usable it is kept, so a second address appearing
+does not move every binding.
 Must not: talk to netlink (the shell feeds it), decide re-bindings (the core does), or read clocks.
 """
 
@@ -24,6 +28,7 @@ class _State:
     carrier: bool = False
     addrs: set[IPv6Address] = field(default_factory=set)  # usable global addresses
     routers: dict[IPv6Address, int] = field(default_factory=dict)  # RA default router -> metric
+    macs: dict[IPv6Address, str] = field(default_factory=dict)  # resolved neighbour -> lladdr
     coa: IPv6Address | None = None
     reported: UplinkInfo | None = None
     reported_index: int | None = None
@@ -33,13 +38,19 @@ class _State:
         if self.coa not in self.addrs:
             self.coa = min(self.addrs) if self.addrs else None
 
+    def forget_kernel_port(self) -> None:
+        self.addrs.clear()
+        self.routers.clear()
+        self.macs.clear()
+
     def info(self) -> UplinkInfo:
         router = min(self.routers, key=lambda r: (self.routers[r], r)) if self.routers else None
-        return UplinkInfo(self.cfg.name, self.carrier, self.coa, router)
+        mac = self.macs.get(router) if router is not None else None
+        return UplinkInfo(self.cfg.name, self.carrier, self.coa, router, mac)
 
 
 class UplinkTracker:
-    """Feed it `link`, `address` and `router` observations, then ask `changes()`."""
+    """Feed it `link`, `address`, `router` and `neighbour` observations, then ask `changes()`."""
 
     def __init__(self, uplinks: tuple[Uplink, ...]) -> None:
         self._states = {u.name: _State(u) for u in uplinks}
@@ -61,8 +72,7 @@ class UplinkTracker:
         for s in self._states.values():
             s.port_index = s.kernel_index = None
             s.carrier = False
-            s.addrs.clear()
-            s.routers.clear()
+            s.forget_kernel_port()
 
     def uplink_of_kernel_index(self, index: int) -> str | None:
         for name, s in self._states.items():
@@ -81,10 +91,9 @@ class UplinkTracker:
             if present:
                 s.kernel_index = index
             elif s.kernel_index == index:
-                # The CoA port is gone with its addresses and routes.
+                # The CoA port is gone with its addresses, routes and neighbour entries.
                 s.kernel_index = None
-                s.addrs.clear()
-                s.routers.clear()
+                s.forget_kernel_port()
                 s.coa = None
 
     def address(self, index: int, address: IPv6Address, usable: bool, present: bool) -> None:
@@ -108,6 +117,17 @@ class UplinkTracker:
             s.routers[gateway] = metric
         else:
             s.routers.pop(gateway, None)
+
+    def neighbour(self, index: int, address: IPv6Address, lladdr: str | None) -> None:
+        """The neighbour entry for `address` on device `index` now holds `lladdr` (None: removed,
+        or no usable link-layer address: INCOMPLETE, FAILED, NOARP)."""
+        s = self._kernel(index)
+        if s is None:
+            return
+        if lladdr is not None:
+            s.macs[address] = lladdr.lower()
+        else:
+            s.macs.pop(address, None)
 
     def changes(self) -> list[UplinkInfo]:
         """Uplinks whose info or kernel port differs from what the last call saw (all of them,

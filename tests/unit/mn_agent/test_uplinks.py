@@ -117,3 +117,54 @@ def test_a_full_re_read_after_reset_reports_only_real_changes():
         t.link(name, idx, carrier=True)
     t.router(IWLAN, R1, 1024, present=True)
     assert t.changes() == [UplinkInfo("wlan", True, None, R1)]  # both addresses went meanwhile
+
+
+MAC1 = "02:00:00:00:a1:01"
+MAC1B = "02:00:00:00:a1:02"
+
+
+def test_router_mac_is_the_lladdr_of_the_chosen_router_entry():
+    t = tracker()
+    t.neighbour(IWLAN, R1, MAC1.upper())  # the RA's entry may come before its route
+    t.address(IWLAN, C1, usable=True, present=True)
+    t.router(IWLAN, R1, 1024, present=True)
+    assert t.changes() == [UplinkInfo("wlan", True, C1, R1, MAC1), UplinkInfo("lte", True, None)]
+    t.neighbour(IWLAN, R1, MAC1B)  # a new MAC (an RA with another Source Link-Layer Address)
+    assert t.changes() == [UplinkInfo("wlan", True, C1, R1, MAC1B)]
+    t.neighbour(IWLAN, R1, MAC1B)  # STALE -> REACHABLE with the same MAC: nothing to report
+    assert t.changes() == []
+    t.neighbour(IWLAN, R1, None)  # FAILED or removed: unknown
+    assert t.changes() == [UplinkInfo("wlan", True, C1, R1, None)]
+
+
+def test_router_mac_follows_the_router_choice():
+    t = tracker()
+    t.router(ILTE, R1, 1024, present=True)
+    t.neighbour(ILTE, R1, MAC1)
+    t.neighbour(ILTE, R1B, MAC1B)  # a neighbour that is not the chosen router
+    t.neighbour(IWLAN, R1, "02:00:00:00:ff:ff")  # the same address on another uplink
+    t.neighbour(9, R1, "02:00:00:00:ff:fe")  # not a kernel port
+    t.changes()
+    assert (t.info("lte").router_mac, t.info("wlan").router_mac) == (MAC1, None)
+    t.router(ILTE, R1B, 512, present=True)
+    assert t.changes() == [UplinkInfo("lte", True, None, R1B, MAC1B)]
+    t.router(ILTE, R1B, 512, present=False)
+    assert t.changes() == [UplinkInfo("lte", True, None, R1, MAC1)]
+
+
+def test_neighbours_go_with_the_kernel_port_and_survive_a_re_read():
+    t = tracker()
+    t.router(IWLAN, R1, 1024, present=True)
+    t.neighbour(IWLAN, R1, MAC1)
+    t.changes()
+    t.reset()
+    for name, idx in (("wlan", WLAN), ("iwlan", IWLAN), ("lte", LTE), ("ilte", ILTE)):
+        t.link(name, idx, carrier=True)
+    t.router(IWLAN, R1, 1024, present=True)
+    assert t.info("wlan").router_mac is None  # forgotten by the reset, until the dump says
+    t.neighbour(IWLAN, R1, MAC1)
+    assert t.changes() == []
+    t.link("iwlan", IWLAN, carrier=False, present=False)
+    t.link("iwlan", 42, carrier=True)
+    t.router(42, R1, 1024, present=True)
+    assert t.changes() == [UplinkInfo("wlan", True, None, R1, None)]
