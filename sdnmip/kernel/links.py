@@ -1,8 +1,9 @@
-"""Typed views of links, IPv6 addresses and routes, read over rtnetlink.
+"""Typed views of links, IPv6 addresses, routes and neighbours, read over rtnetlink.
 
-Owns: `Link`, `Addr`, `Route` values, converting pyroute2 messages into them (also used by the
-monitor), and one-shot reads (links, addresses with their IFA flags, default routers learned from
-Router Advertisements). Must not: change anything in the kernel.
+Owns: `Link`, `Addr`, `Route`, `Neigh` values, converting pyroute2 messages into them (also used
+by the monitor), and one-shot reads (links, addresses with their IFA flags, default routers learned
+from Router Advertisements, IPv6 neighbour entries). Must not: change anything in the kernel
+(`sdnmip.kernel.neigh` adds and removes neighbour entries).
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ IFA_F_PERMANENT = 0x80
 RTPROT_KERNEL = 2
 RTPROT_RA = 9  # linux/rtnetlink.h: installed from a Router Advertisement
 INFINITY_LIFE_TIME = 0xFFFFFFFF
+
+# linux/neighbour.h: Neighbour Unreachability Detection states (RFC 4861 §7.3.2) and flags.
+NUD_INCOMPLETE = 0x01
+NUD_REACHABLE = 0x02
+NUD_STALE = 0x04
+NUD_DELAY = 0x08
+NUD_PROBE = 0x10
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+NUD_NONE = 0x00
+# States in which the kernel holds the neighbour's link-layer address and sends to it (it may be
+# verifying it: DELAY, PROBE). Not NOARP: its "address" is derived (multicast), not learned.
+NUD_HAS_LLADDR = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT
+NTF_ROUTER = 0x80  # the neighbour said it is a router (RFC 4861 §4.4 R flag, or an RA)
+NTF_PROXY = 0x08  # a proxy entry (answered for), not a neighbour
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +120,27 @@ class Route:
         return self.proto == RTPROT_RA
 
 
+@dataclass(frozen=True, slots=True)
+class Neigh:
+    """An IPv6 neighbour cache entry: `address` on device `index` is at `lladdr`."""
+
+    index: int
+    address: IPv6Address
+    lladdr: str | None  # as the kernel last reported it; None while unresolved
+    state: int  # NUD_*
+    flags: int  # NTF_*
+
+    @property
+    def resolved(self) -> bool:
+        """The kernel knows the link-layer address and uses it (STALE, REACHABLE, DELAY, PROBE,
+        PERMANENT); INCOMPLETE, FAILED, NOARP or no address at all mean it is unknown."""
+        return self.lladdr is not None and bool(self.state & NUD_HAS_LLADDR)
+
+    @property
+    def router(self) -> bool:
+        return bool(self.flags & NTF_ROUTER)
+
+
 def link_from_msg(m: Any) -> Link:
     flags = int(m["flags"])
     return Link(
@@ -152,6 +190,24 @@ def route_from_msg(m: Any) -> Route | None:
     )
 
 
+def neigh_from_msg(m: Any) -> Neigh | None:
+    """The IPv6 neighbour entry of an RTM_NEWNEIGH/RTM_DELNEIGH message; None for other families
+    (IPv4, bridge FDB entries) and for proxy entries."""
+    if m["family"] != socket.AF_INET6 or m["flags"] & NTF_PROXY:
+        return None
+    dst = m.get("NDA_DST")
+    if dst is None:
+        return None
+    lladdr = m.get("NDA_LLADDR")
+    return Neigh(
+        index=int(m["ifindex"]),
+        address=IPv6Address(dst),
+        lladdr=str(lladdr).lower() if lladdr else None,
+        state=int(m["state"]),
+        flags=int(m["flags"]),
+    )
+
+
 async def get_links(ipr: AsyncIPRoute) -> list[Link]:
     """Every device of the namespace."""
     return [link_from_msg(m) for m in await collect("link dump", ipr.link("dump"))]
@@ -179,3 +235,12 @@ async def get_routes(ipr: AsyncIPRoute, table: int = RT_TABLE_MAIN) -> list[Rout
 async def get_default_routers(ipr: AsyncIPRoute, table: int = RT_TABLE_MAIN) -> list[Route]:
     """Default routes learned from Router Advertisements (proto ra) in `table`."""
     return [r for r in await get_routes(ipr, table) if r.is_default and r.from_ra]
+
+
+async def get_neighbours(ipr: AsyncIPRoute, index: int | None = None) -> list[Neigh]:
+    """IPv6 neighbour entries (of device `index`, or all), in every NUD state; no proxy entries."""
+    msgs = await collect(
+        describe("neigh dump", index=index), ipr.neigh("dump", family=socket.AF_INET6)
+    )
+    out = [neigh_from_msg(m) for m in msgs]
+    return [n for n in out if n is not None and (index is None or n.index == index)]

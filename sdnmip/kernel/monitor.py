@@ -1,8 +1,9 @@
-"""Asynchronous rtnetlink monitor: typed link, IPv6 address and IPv6 route events.
+"""Asynchronous rtnetlink monitor: typed link, IPv6 address, IPv6 route and neighbour events.
 
-Owns: one netlink socket subscribed to RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE and
-the conversion of its messages into `LinkEvent`, `AddrEvent`, `RouteEvent`. Must not: interpret
-the events (the MN agent decides what a new address or a lost carrier means).
+Owns: one netlink socket subscribed to the groups it is given (by default RTMGRP_LINK |
+RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE; add RTMGRP_NEIGH for neighbour entries) and the
+conversion of its messages into `LinkEvent`, `AddrEvent`, `RouteEvent`, `NeighEvent`. Must not:
+interpret the events (the MN agent decides what a new address or a lost carrier means).
 
 Use: open the monitor first, then read the initial state with `sdnmip.kernel.links`, then apply
 events: nothing that happens between the two is lost (it is queued on the monitor's socket).
@@ -19,11 +20,22 @@ from typing import Any, Literal
 
 from pyroute2 import AsyncIPRoute
 
-from sdnmip.kernel.links import Addr, Link, Route, addr_from_msg, link_from_msg, route_from_msg
+from sdnmip.kernel.links import (
+    Addr,
+    Link,
+    Neigh,
+    Route,
+    addr_from_msg,
+    link_from_msg,
+    neigh_from_msg,
+    route_from_msg,
+)
 
 RTMGRP_LINK = 0x1
+RTMGRP_NEIGH = 0x4  # every family's neighbour entries (and bridge FDB): IPv6 ones are kept
 RTMGRP_IPV6_IFADDR = 0x100
 RTMGRP_IPV6_ROUTE = 0x400
+DEFAULT_GROUPS = RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE
 
 Kind = Literal["new", "del"]
 
@@ -46,7 +58,16 @@ class RouteEvent:
     route: Route
 
 
-Event = LinkEvent | AddrEvent | RouteEvent
+@dataclass(frozen=True, slots=True)
+class NeighEvent:
+    """An IPv6 neighbour entry created or changed ("new": any NUD transition, a new lladdr) or
+    removed ("del")."""
+
+    kind: Kind
+    neigh: Neigh
+
+
+Event = LinkEvent | AddrEvent | RouteEvent | NeighEvent
 
 
 def event_from_msg(m: Any) -> Event | None:
@@ -60,13 +81,17 @@ def event_from_msg(m: Any) -> Event | None:
     if ev in ("RTM_NEWROUTE", "RTM_DELROUTE"):
         r = route_from_msg(m)
         return RouteEvent("new" if ev == "RTM_NEWROUTE" else "del", r) if r else None
+    if ev in ("RTM_NEWNEIGH", "RTM_DELNEIGH"):
+        n = neigh_from_msg(m)
+        return NeighEvent("new" if ev == "RTM_NEWNEIGH" else "del", n) if n else None
     return None
 
 
 class Monitor:
-    """`async with Monitor() as mon: async for event in mon: ...`"""
+    """`async with Monitor() as mon: async for event in mon: ...`; `Monitor(DEFAULT_GROUPS |
+    RTMGRP_NEIGH)` also yields neighbour events."""
 
-    def __init__(self, groups: int = RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE) -> None:
+    def __init__(self, groups: int = DEFAULT_GROUPS) -> None:
         self._groups = groups
         self._ipr: AsyncIPRoute | None = None
 

@@ -17,6 +17,7 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from sdnmip.kernel.addr import AddrLike, v6addr
 from sdnmip.kernel.errors import KernelConfigError
+from sdnmip.kernel.links import NTF_PROXY, NUD_PERMANENT
 from sdnmip.kernel.netlink import (
     EEXIST,
     ENOENT_LIKE,
@@ -27,8 +28,6 @@ from sdnmip.kernel.netlink import (
     request,
 )
 
-NTF_PROXY = 0x08  # linux/neighbour.h
-NUD_PERMANENT = 0x80
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 

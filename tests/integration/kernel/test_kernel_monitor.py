@@ -14,7 +14,16 @@ import pytest
 
 from sdnmip.kernel import links, routes, sysctl
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
-from sdnmip.kernel.monitor import AddrEvent, Event, LinkEvent, Monitor, RouteEvent
+from sdnmip.kernel.monitor import (
+    DEFAULT_GROUPS,
+    RTMGRP_NEIGH,
+    AddrEvent,
+    Event,
+    LinkEvent,
+    Monitor,
+    NeighEvent,
+    RouteEvent,
+)
 from sdnmip.kernel.netlink import AsyncIPRoute
 from sdnmip.kernel.rawsock import HdrinclSender
 from tests.integration.kernel import mh_packets as mhp
@@ -140,6 +149,41 @@ def test_slaac_coa_and_default_router_from_a_real_ra(mn: Netns) -> None:
     assert route.route.from_ra and route.route.gateway == IPv6Address(ll)
     assert [(str(r.gateway), r.ifindex, r.priority) for r in routers] == [
         (ll, mn.ifindex("m0"), 4096)
+    ]
+
+
+def test_neighbour_events_and_dump_follow_an_entry(mn: Netns) -> None:
+    nb, mac_a, mac_b = IPv6Address("fe80::77"), "02:00:00:00:77:0a", "02:00:00:00:77:0b"
+
+    def of_nb(ev: Event) -> bool:
+        return isinstance(ev, NeighEvent) and ev.neigh.address == nb
+
+    async def body() -> tuple[list[Event], list[links.Neigh]]:
+        async with Monitor(DEFAULT_GROUPS | RTMGRP_NEIGH) as mon:
+            it = mon.__aiter__()
+            seen = []
+            for mac in (mac_a, mac_b):
+                await ip("-6", "neigh", "replace", str(nb), "lladdr", mac, "dev", "m0",
+                         "nud", "stale")  # fmt: skip
+                seen.append(await next_event(it, of_nb))
+            async with AsyncIPRoute() as ipr:
+                dumped = [n for n in await links.get_neighbours(ipr) if n.address == nb]
+            await ip("-6", "neigh", "del", str(nb), "dev", "m0")
+            # The kernel reports the entry FAILED (no lladdr) before it removes it.
+            seen.append(await next_event(it, lambda ev: of_nb(ev) and ev.neigh.lladdr is None))
+            seen.append(await next_event(it, lambda ev: of_nb(ev) and ev.kind == "del"))
+            return seen, dumped
+
+    seen, dumped = mn.arun(body)
+    m0 = mn.ifindex("m0")
+    assert [(e.kind, e.neigh.index, e.neigh.lladdr) for e in seen if isinstance(e, NeighEvent)] == [
+        ("new", m0, mac_a),
+        ("new", m0, mac_b),
+        ("new", m0, None),
+        ("del", m0, None),
+    ]
+    assert [(n.index, n.lladdr, n.state, n.resolved) for n in dumped] == [
+        (m0, mac_b, links.NUD_STALE, True)
     ]
 
 
