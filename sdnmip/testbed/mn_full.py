@@ -113,7 +113,7 @@ class MnStack:
         pool = int(self.config_writer.config()["pool"]["size"])
 
         def ready() -> dict[str, Any] | None:
-            st = self.control_or_none("status")
+            st: dict[str, Any] | None = self.control_or_none("status")
             if st is None or not (st["reconciled"] and st["agent_connected"]):
                 return None
             if not all(u["usable"] for u in self.control("uplinks")):
