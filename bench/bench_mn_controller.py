@@ -14,7 +14,7 @@ so the figures are the controller's own ceiling; bench_mn_flows.py measures the 
 
 Run from the repository root:  /work/venv/bin/python bench/bench_mn_controller.py
 Options: --flows N (throughput, default 30000), --latency-flows N (default 2000), --window W,
---profile FILE (cProfile of the controller during the run).
+--profile FILE (cProfile of the controller during the run), --timing (time per stage).
 """
 
 from __future__ import annotations
@@ -57,11 +57,58 @@ MP_FLOW, MP_PORT_STATS, MP_PORT_DESC = 1, 4, 13
 # ---------------------------------------------------------------------------- the controller
 
 
-def serve_controller(port: int, state: Path, hoa_per_flow: bool, profile: Path | None) -> int:
+def install_timers() -> None:
+    """Wall time per call of the stages of a new flow, printed to stderr at exit (--timing)."""
+    from collections import Counter
+
+    from os_ken.base import app_manager  # noqa: F401  (before controller: circular import)
+    from os_ken.controller import controller
+    from os_ken.ofproto import ofproto_parser
+
+    from sdnmip.controller import app, logic, ofwire
+
+    spent: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+
+    def wrap(obj: Any, name: str, label: str) -> None:
+        fn = getattr(obj, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - t0
+                calls[label] += 1
+
+        setattr(obj, name, timed)
+
+    wrap(app.MnControllerApp, "_packet_in", "packet-in handler (all below)")
+    wrap(logic.MnLogic, "packet_in", "  logic.packet_in")
+    wrap(ofwire, "encode", "  encode (x3 per flow)")
+    wrap(controller.Datapath, "send", "  queue for the send loop")
+    wrap(ofproto_parser, "msg", "os-ken parses a message")
+    exit_ = os._exit
+
+    def report(code: int) -> None:
+        for label in spent:
+            sys.stderr.write(f"{label:32s} {spent[label] / calls[label] * 1e6:7.1f} us x "
+                             f"{calls[label]}\n")  # fmt: skip
+        sys.stderr.flush()
+        exit_(code)
+
+    os._exit = report  # type: ignore[assignment]
+
+
+def serve_controller(
+    port: int, state: Path, hoa_per_flow: bool, profile: Path | None, timing: bool
+) -> int:
     """The child: the real controller app on a fabricated bridge (no OVSDB, no agent)."""
     from sdnmip.controller import runner
 
     runner.patch()
+    if timing:
+        install_timers()
     from sdnmip.controller.app import Runtime, Timing
     from sdnmip.controller.bridge import BridgePorts, BridgeSpec, UplinkSpec
     from sdnmip.controller.config import (
@@ -73,6 +120,7 @@ def serve_controller(port: int, state: Path, hoa_per_flow: bool, profile: Path |
         UplinkState,
     )
     from sdnmip.controller.logic import MnLogic
+    from sdnmip.controller.packet import address
     from sdnmip.controller.persist import SnapshotStore
     from sdnmip.core.policy_api import PreferredUplinkPolicy
 
@@ -80,7 +128,8 @@ def serve_controller(port: int, state: Path, hoa_per_flow: bool, profile: Path |
         UplinkPorts("wlan", WLAN, IWLAN, PORTS[IWLAN][1]),
         UplinkPorts("lte", LTE, ILTE, PORTS[ILTE][1]),
     )
-    cfg = LogicConfig(PRIMARY, (HOME,), (HA,), HOA0, PORTS[HOA0][1], uplinks,
+    primary, ha = address(PRIMARY.packed), address(HA.packed)
+    cfg = LogicConfig(primary, (HOME,), (ha,), HOA0, PORTS[HOA0][1], uplinks,
                       idle_timeouts={6: 600, 17: 600}, hoa_per_flow=hoa_per_flow)  # fmt: skip
     spec = BridgeSpec("br-mn", "netdev", "hoa0",
                       (UplinkSpec("wlan", "wlan", "iwlan"), UplinkSpec("lte", "lte", "ilte")),
@@ -98,7 +147,8 @@ def serve_controller(port: int, state: Path, hoa_per_flow: bool, profile: Path |
             deliver(UplinkState("lte", True, IPv6Address("2001:db8:2::2"), "02:aa::2"))
             deliver(HoaBound(PRIMARY, "wlan"))
             base = int(IPv6Address("2001:db8:100::1:0"))
-            spares = tuple((IPv6Address(base + i), "wlan") for i in range(100_000))
+            # As the agent link hands them over (packet.address: hashed once).
+            spares = tuple((address(IPv6Address(base + i).packed), "wlan") for i in range(5000))
             deliver(SparePool(spares))
 
         def submit(self, request: Any) -> None:
@@ -204,12 +254,15 @@ def connect(port: int, timeout: float = 20.0) -> socket.socket:
             time.sleep(0.05)
 
 
-def start(port: int, hoa_per_flow: bool, profile: Path | None) -> tuple[Any, FakeSwitch]:
+def start(
+    port: int, hoa_per_flow: bool, profile: Path | None, timing: bool = False
+) -> tuple[Any, FakeSwitch]:
     state = Path(tempfile.mkdtemp(prefix="ctbench-")) / "controller.json"
     argv = [sys.executable, __file__, "--serve", str(port), "--state", str(state)]
     argv += ["--hoa-per-flow"] if hoa_per_flow else []
     argv += ["--profile", str(profile)] if profile else []
-    proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    argv += ["--timing"] if timing else []
+    proc = subprocess.Popen(argv, stderr=None if timing else subprocess.DEVNULL)
     sw = FakeSwitch(connect(port))
     sw.sock.sendall(_msg(T_HELLO, 1))
     deadline = time.monotonic() + 20
@@ -270,9 +323,13 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--port", type=int, default=16653)
     ap.add_argument("--profile", type=Path)
+    ap.add_argument("--timing", action="store_true",
+                    help="print the time per call of each stage of the throughput run")  # fmt: skip
     args = ap.parse_args()
     if args.serve is not None:
-        sys.exit(serve_controller(args.serve, args.state, args.hoa_per_flow, args.profile))
+        sys.exit(
+            serve_controller(args.serve, args.state, args.hoa_per_flow, args.profile, args.timing)
+        )
     print(f"controller alone, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
     for per_flow in (False, True):
@@ -285,7 +342,7 @@ def main() -> None:
         print(f"first-packet latency in the controller ({label}): p50 {pct(lat, 0.5):.3f} ms, "
               f"p99 {pct(lat, 0.99):.3f} ms, max {max(lat) * 1e3:.3f} ms "
               f"({len(lat)} flows, mean {statistics.fmean(lat) * 1e3:.3f} ms)")  # fmt: skip
-    proc, sw = start(args.port, False, args.profile)
+    proc, sw = start(args.port, False, args.profile, args.timing)
     try:
         rate, mods = throughput(sw, args.flows, args.window)
     finally:

@@ -30,6 +30,7 @@ from sdnmip.controller.config import (
     SparePool,
     UplinkState,
 )
+from sdnmip.controller.packet import address
 from sdnmip.mn_agent import api
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ SEND_ATTEMPTS = 5  # a request is retried across this many reconnects before it 
 
 class AgentTranslator:
     """Agent snapshot/events -> the logic's events (pure; remembers where each HoA is bound,
-    because the agent's pool event lists spares without their uplinks)."""
+    because the agent's pool event lists spares without their uplinks). Addresses are handed
+    over as packet.address objects (equal to IPv6Address, hashed once: the flow tables hash
+    them many times per new flow)."""
 
     def __init__(self) -> None:
         self.bound_at: dict[IPv6Address, str] = {}
@@ -55,7 +58,7 @@ class AgentTranslator:
         out: list[AgentEvent] = [_uplink(u) for u in snap.uplinks]
         for h in snap.hoas:
             out += self._binding(h)
-        self.spares = tuple(snap.spares)
+        self.spares = tuple(address(h.packed) for h in snap.spares)
         out.append(self._pool())
         return out
 
@@ -71,7 +74,7 @@ class AgentTranslator:
                 out.append(self._pool())  # a spare changed uplink
             return out
         if kind == api.EventKind.POOL:
-            self.spares = tuple(data)
+            self.spares = tuple(address(h.packed) for h in data)
             return [self._pool()]
         if kind == api.EventKind.HOA_FREED:
             self.bound_at.pop(data, None)
@@ -79,12 +82,13 @@ class AgentTranslator:
         raise ValueError(f"unknown agent event {kind!r}")
 
     def _binding(self, h: api.HoaInfo) -> list[AgentEvent]:
+        hoa = address(h.hoa.packed)
         if h.state == api.BindingState.BOUND and h.uplink is not None:
-            self.bound_at[h.hoa] = h.uplink
-            return [HoaBound(h.hoa, h.uplink)]
+            self.bound_at[hoa] = h.uplink
+            return [HoaBound(hoa, h.uplink)]
         if h.state == api.BindingState.FAILED and h.uplink is not None:
-            self.bound_at.pop(h.hoa, None)
-            return [BindFailed(h.hoa, h.uplink, f"binding failed (status {h.status})")]
+            self.bound_at.pop(hoa, None)
+            return [BindFailed(hoa, h.uplink, f"binding failed (status {h.status})")]
         if h.state == api.BindingState.DEREGISTERED:
             self.bound_at.pop(h.hoa, None)
         return []
@@ -94,7 +98,8 @@ class AgentTranslator:
 
 
 def _uplink(u: api.UplinkInfo) -> UplinkState:
-    return UplinkState(u.name, u.usable, u.coa, u.router_mac)
+    coa = None if u.coa is None else address(u.coa.packed)
+    return UplinkState(u.name, u.usable, coa, u.router_mac)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ RECENT_MESSAGES = 4096  # sent messages remembered by xid, so that an error can 
 MAX_BUNDLE = 4096
 SWITCH_FLOW_MODS_PER_S = 5000.0  # a conservative rate for deadlines of big batches
 PERSIST_SHARE = 20  # snapshot writes take at most 1/20 of the controller's time
+FLUSH_AT = 64  # encoded messages waiting before they are handed over at once (see _flush)
 MAX_XID = 0xFFFFFFFF
 # The switch's table-miss rule of the ingress table: if a stats poll does not find it, the
 # switch lost our rules (ovs-vswitchd restarted without a reconnect, or someone flushed them).
@@ -168,9 +169,13 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self._lock = hub.Semaphore(1)
         self._xid = 0
         self._bundle_id = 0
-        self._recent: OrderedDict[int, Any] = OrderedDict()
+        # Ring of (xid, message) of the last messages sent, indexed by xid.
+        self._recent: list[tuple[int, Any] | None] = [None] * RECENT_MESSAGES
         self._pending: dict[int, _Pending] = {}
         self._errors: OrderedDict[int, str] = OrderedDict()
+        self._out: list[bytes] = []  # encoded messages not yet handed to os-ken (see _flush)
+        self._out_dp: Any = None
+        self._flush_wanted = hub.Event()
         self._wake = hub.Event()  # the logic's next deadline changed
         self._armed: float | None = None
         self._dirty = hub.Event()  # the logic changed since the last snapshot
@@ -183,7 +188,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
     def start(self) -> Any:
         thread = super().start()
         self._handle_in_receive_loop()
-        for loop in (self._deadline_loop, self._stats_loop, self._persist_loop):
+        for loop in (self._flusher, self._deadline_loop, self._stats_loop, self._persist_loop):
             self.threads.append(hub.spawn(loop))
         if self.rt.policy is not None:
             self.threads.append(hub.spawn(self._policy_loop))
@@ -281,10 +286,13 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
 
     def _next_xid(self, msg: Any) -> int:
         self._xid = self._xid % MAX_XID + 1
-        self._recent[self._xid] = msg
-        if len(self._recent) > RECENT_MESSAGES:
-            self._recent.popitem(last=False)
+        self._recent[self._xid % RECENT_MESSAGES] = (self._xid, msg)
         return self._xid
+
+    def sent(self, xid: int) -> Any:
+        """The message sent with `xid`, if it is among the last RECENT_MESSAGES."""
+        entry = self._recent[xid % RECENT_MESSAGES]
+        return entry[1] if entry is not None and entry[0] == xid else None
 
     def _send(self, messages: Sequence[Any], atomic: bool = False) -> list[int]:
         """Send `messages` in order as one write; flow-mods in one bundle when `atomic` and
@@ -321,9 +329,36 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             xids.append(xid)
             bufs.append(ofwire.encode(m, xid))
         self.counters["messages_sent"] += len(bufs)
-        if not dp.send(b"".join(bufs)):
-            self.counters["unsent_closing"] += len(bufs)
+        if self._out_dp is not dp:
+            self._flush()  # what was queued for a connection that has gone
+            self._out_dp = dp
+        self._out += bufs
+        if len(self._out) >= FLUSH_AT:
+            self._flush()
+        else:
+            self._flush_wanted.set()
         return xids
+
+    def _flush(self) -> None:
+        """Hand everything queued to os-ken's send loop as one write.
+
+        Messages of consecutive logic calls (a burst of packet-ins read in one go) leave
+        together: one queue hand-over and one system call instead of one per packet-in. The
+        flusher thread runs as soon as the receive loop has nothing more to read, so a lone
+        packet-in is answered without delay.
+        """
+        if not self._out:
+            return
+        dp, out = self._out_dp, self._out
+        self._out = []
+        if dp is not None and not dp.send(b"".join(out)):
+            self.counters["unsent_closing"] += len(out)
+
+    def _flusher(self) -> None:
+        while True:
+            self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            self._flush()
 
     # -- switch requests with deadlines -------------------------------------------------------
 
@@ -335,6 +370,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             if not xids:
                 raise SwitchRequestFailed(f"{what}: no switch connected")
             pending = self._pending[xids[0]] = _Pending(what)
+            self._flush()
         try:
             if not pending.done.wait(timeout):
                 raise SwitchRequestFailed(f"{what}: no complete reply within {timeout:g} s")
@@ -349,7 +385,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         (a batch sent before) got an error."""
         self._request(ofmsg.barrier(), timeout)
         failed = [
-            f"{describe(self._recent.get(x))}: {self._errors[x]}" for x in xids if x in self._errors
+            f"{describe(self.sent(x))}: {self._errors[x]}" for x in xids if x in self._errors
         ]
         if failed:
             raise SwitchRequestFailed(f"{what}: {len(failed)} message(s) refused: {failed[0]}")
@@ -499,7 +535,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self._errors[msg.xid] = text
         if len(self._errors) > RECENT_MESSAGES:
             self._errors.popitem(last=False)
-        request = self._recent.get(msg.xid)
+        request = self.sent(msg.xid)
         log.error("switch refused %s: %s", describe(request) if request else f"xid {msg.xid}", text)
         pending = self._pending.get(msg.xid)
         if pending is not None:

@@ -278,11 +278,9 @@ class MnLogic:
         the HoA's other flows when the BA for `target` arrives (`_hoa_bound`): its first
         packets are not dropped while the Binding Update is on its way.
         """
-        on_hoa = self.flows.flows_on_hoa(hoa)
-        if on_hoa:
-            other = self.flows.get(next(iter(on_hoa)))
-            if other is not None:
-                return other.uplink
+        other = self.flows.a_flow_on_hoa(hoa)
+        if other is not None:
+            return other.uplink
         rec = self.hoas.record(hoa)
         if rec is not None and rec.bound is not None and self._usable(rec.bound):
             return rec.bound

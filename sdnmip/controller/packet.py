@@ -36,6 +36,35 @@ TCP_FLAG_RST = 0x04
 TCP_FLAG_ACK = 0x10
 
 _IPV6 = struct.Struct("!IHBB16s16s")
+MAX_INTERNED = 1 << 16  # addresses kept (correspondents, HoAs); the table starts over when full
+
+
+class Address(IPv6Address):
+    """An IPv6Address that computes its hash once: the flow tables hash the same few addresses
+    dozens of times per new flow, and IPv6Address hashes in Python each time. Equal to, and
+    hashing like, the IPv6Address of the same value."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, packed: bytes) -> None:
+        super().__init__(packed)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+_interned: dict[bytes, Address] = {}
+
+
+def address(packed: bytes) -> IPv6Address:
+    """The address of 16 packed bytes, one object per value while it is in use."""
+    a = _interned.get(packed)
+    if a is None:
+        if len(_interned) >= MAX_INTERNED:
+            _interned.clear()
+        a = _interned[packed] = Address(packed)
+    return a
 _PORTS = struct.Struct("!HH")
 
 
@@ -135,8 +164,8 @@ def parse_ipv6(view: memoryview, start: int, limit: int) -> Packet | Refused:
     elif nxt == NO_NEXT_HEADER:
         return Refused("no upper-layer header")
     return Packet(
-        src=IPv6Address(src),
-        dst=IPv6Address(dst),
+        src=address(src),
+        dst=address(dst),
         proto=nxt,
         sport=sport,
         dport=dport,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sdnmip.controller.bridge import BridgePorts, BridgeSpec, UplinkSpec
 from sdnmip.controller.config import LogicConfig
+from sdnmip.controller.packet import address
 from sdnmip.core.policy import EMPTY_POLICY, RuleEngine
 from sdnmip.core.policy_api import PolicyEngine, PreferredUplinkPolicy
 from sdnmip.core.policy_parse import Context
@@ -50,9 +51,9 @@ def listen_address(cfg: MnConfig) -> tuple[str, int]:
 def logic_config(cfg: MnConfig, ports: BridgePorts) -> LogicConfig:
     c = cfg.controller
     return LogicConfig(
-        primary_hoa=cfg.home.primary_hoa,
+        primary_hoa=address(cfg.home.primary_hoa.packed),
         home_prefixes=tuple(cfg.home_prefixes),
-        ha_addresses=(cfg.home.agent,),
+        ha_addresses=(address(cfg.home.agent.packed),),
         hoa0_port=ports.hoa_port,
         hoa0_mac=ports.hoa_mac,
         uplinks=ports.uplinks,

@@ -250,6 +250,11 @@ class FlowTable:
     def flows_on_hoa(self, hoa: IPv6Address) -> frozenset[int]:
         return frozenset(self._hoa_flows.get(hoa, ()))
 
+    def a_flow_on_hoa(self, hoa: IPv6Address) -> FlowEntry | None:
+        """Any one live flow on `hoa` (O(1)), or None."""
+        flows = self._hoa_flows.get(hoa)
+        return self._by_id[next(iter(flows))] if flows else None
+
     def hoa_flow_count(self, hoa: IPv6Address) -> int:
         flows = self._hoa_flows.get(hoa)
         return 0 if flows is None else len(flows)

@@ -107,3 +107,13 @@ def test_indexes_always_equal_a_recomputation_from_the_entries(script):
     back = FlowTable.from_dict(json.loads(json.dumps(t.to_dict())))
     assert back.to_dict() == t.to_dict()
     assert back.next_id == t.next_id
+
+
+def test_a_flow_on_a_hoa_is_any_live_flow_on_it_or_none() -> None:
+    table = FlowTable()
+    hoa = A("2001:db8:100::2001")
+    e = entry(1, A("2001:db8:c1::10"), hoa, 40000)
+    table.add(e)
+    assert table.a_flow_on_hoa(hoa) is e
+    table.remove(e.flow_id)
+    assert table.a_flow_on_hoa(hoa) is None
