@@ -85,8 +85,10 @@ class MnStack:
 
     def log_tail(self, lines: int = 25) -> str:
         out = []
-        for name in ("mn-controller", "mn-agent"):
-            path = self.log_dir / f"{name}.log"
+        paths = [self.log_dir / f"{name}.log" for name in ("mn-controller", "mn-agent")]
+        if self.proc is not None:
+            paths.append(self.proc.log)  # the supervisor's own messages
+        for path in paths:
             try:
                 text = path.read_text(errors="replace").splitlines()
             except OSError:
