@@ -20,7 +20,9 @@ Options: --flows N (throughput, default 30000), --latency-flows N (default 2000)
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import socket
 import statistics
 import struct
@@ -258,6 +260,7 @@ def start(
     port: int, hoa_per_flow: bool, profile: Path | None, timing: bool = False
 ) -> tuple[Any, FakeSwitch]:
     state = Path(tempfile.mkdtemp(prefix="ctbench-")) / "controller.json"
+    atexit.register(shutil.rmtree, state.parent, True)
     argv = [sys.executable, __file__, "--serve", str(port), "--state", str(state)]
     argv += ["--hoa-per-flow"] if hoa_per_flow else []
     argv += ["--profile", str(profile)] if profile else []
