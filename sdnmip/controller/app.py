@@ -384,9 +384,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         """Wait until the switch has processed everything sent so far; raise if any of `xids`
         (a batch sent before) got an error."""
         self._request(ofmsg.barrier(), timeout)
-        failed = [
-            f"{describe(self.sent(x))}: {self._errors[x]}" for x in xids if x in self._errors
-        ]
+        failed = [f"{describe(self.sent(x))}: {self._errors[x]}" for x in xids if x in self._errors]
         if failed:
             raise SwitchRequestFailed(f"{what}: {len(failed)} message(s) refused: {failed[0]}")
 

@@ -65,6 +65,8 @@ def address(packed: bytes) -> IPv6Address:
             _interned.clear()
         a = _interned[packed] = Address(packed)
     return a
+
+
 _PORTS = struct.Struct("!HH")
 
 
