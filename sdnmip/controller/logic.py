@@ -656,7 +656,9 @@ class MnLogic:
         for c in counters:
             name = self._by_phys.get(c.port_no)
             if name is not None:
-                changed |= self.uplinks[name].count(now, c.rx_bytes + c.tx_bytes)
+                u = self.uplinks[name]
+                u.rx_bytes, u.tx_bytes = c.rx_bytes, c.tx_bytes  # for the northbound's metrics
+                changed |= u.count(now, c.rx_bytes + c.tx_bytes)
         if changed:
             self._refresh_views()
 

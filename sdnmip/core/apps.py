@@ -103,6 +103,8 @@ def parse_declaration(
             raise PolicyError(
                 (str(key),), f"unknown key (expected one of: {', '.join(DECLARATION_KEYS)})"
             )
+    if data.get("id") is not None and data["id"] != decl_id:
+        raise PolicyError(("id",), f"{data['id']!r} differs from the declaration id {decl_id!r}")
     hint = data.get("match")
     if not isinstance(hint, dict):
         raise PolicyError(

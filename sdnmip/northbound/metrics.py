@@ -105,7 +105,8 @@ class Histogram:
         running = 0
         for bound, n in zip((*self.bounds, math.inf), self._counts, strict=True):
             running += n
-            samples.append((f"{self.name}_bucket", (("le", _number(bound)),), float(running)))
+            le = "+Inf" if math.isinf(bound) else repr(bound)  # "1.0", as Prometheus writes it
+            samples.append((f"{self.name}_bucket", (("le", le),), float(running)))
         samples.append((f"{self.name}_sum", (), self._sum))
         samples.append((f"{self.name}_count", (), float(running)))
         return Family(self.name, "histogram", self.help, tuple(samples))

@@ -163,8 +163,8 @@ class NorthboundService:
                         "router_mac": u.router_mac,
                         "cost": self.settings.costs.get(name),
                         "rate_bps": u.rate_bps,
-                        "rx_bytes": getattr(u, "rx_bytes", None),
-                        "tx_bytes": getattr(u, "tx_bytes", None),
+                        "rx_bytes": u.rx_bytes,
+                        "tx_bytes": u.tx_bytes,
                         "flows": len(logic.flows.flows_on_uplink(name)),
                     }
                 )

@@ -23,11 +23,19 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sdnmip.northbound.metrics import Family, Labels, Registry, labels
+from sdnmip.northbound.metrics import Family, Histogram, Labels, Registry, labels
 from sdnmip.northbound.service import NorthboundService
 
 ENDED_PREFIX = "flows_ended_"
 MOVES_PREFIX = "moves_"
+
+
+def flow_setup_histogram(registry: Registry) -> Histogram:
+    """Observed by the app: from a packet-in that starts a flow to its messages being sent."""
+    return registry.histogram(
+        "sdnmip_flow_setup_seconds",
+        "Time from the packet-in of a new flow to its rules and first packet written to the switch",
+    )
 
 
 def register(registry: Registry, service: NorthboundService) -> None:
@@ -50,8 +58,8 @@ def controller_families(service: NorthboundService) -> list[Family]:
                 name,
                 u.usable,
                 u.rate_bps,
-                getattr(u, "rx_bytes", None),
-                getattr(u, "tx_bytes", None),
+                u.rx_bytes,
+                u.tx_bytes,
             )
             for name, u in logic.uplinks.items()
         ]

@@ -18,6 +18,7 @@ from typing import Any
 from sdnmip.core.policy import EMPTY_POLICY, Policy
 from sdnmip.core.policy_parse import Context
 from sdnmip.core.steering import SteeringEngine
+from sdnmip.northbound import telemetry
 from sdnmip.northbound.auth import BearerAuth
 from sdnmip.northbound.metrics import Registry
 from sdnmip.northbound.policy_file import PolicyDirectory
@@ -98,6 +99,7 @@ class NbRig:
             directory = PolicyDirectory(policy_dir, CONTEXT)
             policy = directory.load(policy)
         engine = SteeringEngine(policy, costs=COSTS, order=UPLINKS)
+        cfg.setdefault("hoa_per_flow", True)  # mn.yaml's default: every flow can move alone
         rig = Rig.start(policy=engine, **cfg)
         app = FakeApp(rig)
         registry = Registry()
@@ -114,9 +116,11 @@ class NbRig:
             clock=lambda: rig.now,
             wall_clock=lambda: 1_700_000_000.0 + rig.now,
         )
+        telemetry.register(registry, service)
+        setup = telemetry.flow_setup_histogram(registry)
         auth = BearerAuth(token) if token is not None else None
         rest = RestApp(service, auth=auth, openapi=openapi_json())
-        return cls(rig, app, engine, service, rest, registry, token)
+        return cls(rig, app, engine, service, rest, registry, token, extra={"setup": setup})
 
     # -- HTTP without sockets -------------------------------------------------------------------
 
