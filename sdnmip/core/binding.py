@@ -13,7 +13,7 @@ the caller's clock (monotonic, or wall clock if state is persisted across reboot
 Decisions (RFC 6275 leaves them open):
 - A BA matches when its sequence number is that of any transmission of the current request
   (retransmissions carry new numbers, §11.8); a BA for a superseded request is ignored.
-- A BU sent because an answer demanded it (135, 145, BRR, BE 1, a new bind) starts a fresh
+- A BU sent because an answer demanded it (135, 144/145, BRR, BE 1, a new bind) starts a fresh
   back-off; a BU sent because no answer came continues it. After the back-off reaches
   MAX_BINDACK_TIMEOUT a registration keeps retrying at that rate indefinitely (§11.8 "MAY continue")
   and reports NO_RESPONSE once; a deregistration gives up when no binding can still be alive.
@@ -72,10 +72,13 @@ PERMANENT_REJECTIONS = frozenset(
         BaStatus.NOT_HOME_SUBNET,
         BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE,
         BaStatus.DUPLICATE_ADDRESS_DETECTION_FAILED,
-        BaStatus.MIPV6_ID_MISMATCH,
         BaStatus.MIPV6_AUTH_FAIL,
     }
 )
+
+
+# RFC 4285 §6: refusals of the replay-protection timestamp, answered by a BU with a fresh one.
+REPLAY_REJECTIONS = frozenset({BaStatus.MIPV6_ID_MISMATCH, BaStatus.MIPV6_MESG_ID_REQD})
 
 
 class _Want(enum.Enum):
@@ -400,9 +403,11 @@ class BindingEntry:
     def _on_rejected(
         self, req: _Request, status: int, now: float, out: list[BindingAction]
     ) -> None:
-        if status == BaStatus.MIPV6_MESG_ID_REQD:
-            # RFC 4285: the replay-protection timestamp was refused; the shell stamps every BU
-            # afresh, so resending is the retry with a fresh timestamp.
+        if status in REPLAY_REJECTIONS:
+            # RFC 4285 §6: the timestamp was missing (145) or not close enough to the HA's clock
+            # or not newer than the last one (144, the BA then carries the HA's time); the shell
+            # re-synchronises to the HA's time and stamps every BU afresh, so resending is the
+            # retry with a fresh timestamp.
             self._replays += 1
             if self._replays <= self.timers.max_replay_retries:
                 self._resend_now(req, now, out)

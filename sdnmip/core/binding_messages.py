@@ -163,7 +163,7 @@ class PrefixDiscoveryNeeded:
 class FailureReason(enum.Enum):
     REJECTED = "rejected"  # a BA status >= 128, see `status`
     NO_RESPONSE = "no_response"  # back-off reached MAX_BINDACK_TIMEOUT without a BA (still trying)
-    REPLAY_PROTECTION = "replay_protection"  # status 145 repeated after fresh timestamps
+    REPLAY_PROTECTION = "replay_protection"  # 144/145 repeated after fresh timestamps
     ZERO_LIFETIME = "zero_lifetime"  # accepted with a lifetime already over (still trying)
 
 
@@ -241,7 +241,7 @@ class BindingTimers:
     max_bindack_timeout: float = MAX_BINDACK_TIMEOUT
     max_update_rate: float = MAX_UPDATE_RATE
     refresh_fraction: float = 0.75  # refresh at this fraction of the granted lifetime
-    max_replay_retries: int = 3  # BUs resent at once after status 145 before giving up
+    max_replay_retries: int = 3  # BUs resent at once after status 144/145 before giving up
     max_sequence_resyncs: int = 3  # consecutive immediate resends after status 135
 
     def __post_init__(self) -> None:

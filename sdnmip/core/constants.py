@@ -53,8 +53,8 @@ class BaStatus(enum.IntEnum):
     EXPIRED_CARE_OF_NONCE_INDEX = 137
     EXPIRED_NONCES = 138
     REGISTRATION_TYPE_CHANGE_DISALLOWED = 139
-    MIPV6_ID_MISMATCH = 144  # RFC 4285: the MN-ID option does not match the HoA's owner
-    MIPV6_MESG_ID_REQD = 145  # RFC 4285: replay-protection (timestamp) option refused/missing
+    MIPV6_ID_MISMATCH = 144  # RFC 4285 §6: timestamp not close enough/not newer (HA's time in BA)
+    MIPV6_MESG_ID_REQD = 145  # RFC 4285 §6: replay-protection (timestamp) option missing
     MIPV6_AUTH_FAIL = 146  # RFC 4285: MN-HA authenticator did not verify
 
 

@@ -8,9 +8,11 @@ Must not: decide which addresses or bindings exist (the daemons do).
 The rules (docs/datapath.md explains each):
 - `pp-hao`: the HA kernel, lacking MIPv6, answers a Binding Update (Destination Options with the
   Home Address option, then a Mobility Header) with ICMPv6 parameter problem code 2. Matched on the
-  quoted packet: first next header 60 (@th,112,8) whose own next header is 135 (@th,384,8).
+  quoted packet: first next header 60 (@th,112,8) whose own next header (@th,384,8) is 135 or
+  58 (a Mobile Prefix Solicitation also carries the Home Address option, RFC 6275 §11.4.2).
 - `pp-rh2`: the MN kernel answers a Binding Acknowledgement carrying a type 2 routing header with
-  parameter problem code 0: quoted next header 43, then 135, routing type 2 (@th,400,8).
+  parameter problem code 0: quoted next header 43, then 135 or 58 (a Mobile Prefix Advertisement
+  also comes with a type 2 routing header, RFC 6275 §11.4.3), routing type 2 (@th,400,8).
 - `redirect`: the OVS hairpin (MN) and a one-armed HA make the kernel send redirects.
 - `mh-divert` (MN): tunnelled packets to our addresses whose inner next header (@nh,368,8) is 135
   get MH_DIVERT_MARK, so the fwmark rule delivers them to a protocol-41 raw socket undecapsulated.
@@ -92,12 +94,12 @@ def render(spec: FilterSpec) -> str:
     if spec.drop_pp_hao:
         out.append(
             "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 2 "
-            '@th,112,8 60 @th,384,8 135 counter drop comment "pp-hao"'
+            '@th,112,8 60 @th,384,8 { 58, 135 } counter drop comment "pp-hao"'
         )
     if spec.drop_pp_rh2:
         out.append(
             "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 0 "
-            '@th,112,8 43 @th,384,8 135 @th,400,8 2 counter drop comment "pp-rh2"'
+            '@th,112,8 43 @th,384,8 { 58, 135 } @th,400,8 2 counter drop comment "pp-rh2"'
         )
     if out:
         lines.append("\tchain output {\n\t\ttype filter hook output priority 0; policy accept;")

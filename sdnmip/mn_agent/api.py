@@ -31,10 +31,10 @@ class Op(enum.StrEnum):
     HELLO = "hello"  # -> Hello
     STATUS = "status"  # -> Snapshot
     SUBSCRIBE = "subscribe"  # -> Snapshot, then events on this connection
-    CLAIM = "claim"  # args: hoa -> {} ; the spare becomes in-use (the pool refills)
+    CLAIM = "claim"  # args: hoa (omitted: any spare) -> HoaInfo ; in-use (the pool refills)
     BIND = "bind"  # args: hoa, uplink -> {} ; outcome as a BindingEvent
     RELEASE = "release"  # args: hoa -> {} ; back to the pool or deregistered after hold time
-    ADOPT = "adopt"  # args: hoa -> {} ; register a specific HoA (a policy's dedicated HoA)
+    ADOPT = "adopt"  # args: hoa -> HoaInfo ; register a specific HoA (a policy's dedicated HoA)
 
 
 class EventKind(enum.StrEnum):
@@ -53,20 +53,29 @@ class ErrorCode(enum.StrEnum):
     UPLINK_DOWN = "uplink_down"
     PRIMARY = "primary"  # the Primary HoA cannot be released
     EXHAUSTED = "exhausted"  # max HoAs reached
+    NO_SPARE = "no_spare"  # below max HoAs, but no registered spare yet (the pool is refilling)
+    NOT_HOME_PREFIX = "not_home_prefix"  # adopt: the address is not on a home prefix
+    RESERVED_IID = "reserved_iid"  # adopt: RFC 5453 reserved interface id
 
 
 class BindingState(enum.StrEnum):
     REGISTERING = "registering"  # BU sent, no BA yet
     BOUND = "bound"  # BA status < 128 received, binding live at the HA
+    UPDATING = "updating"  # live binding (to its old CoA) and a BU in flight: refresh or move
+    SUSPENDED = "suspended"  # a binding is wanted but no uplink has a CoA to send from
+    DEREGISTERING = "deregistering"  # lifetime-0 BU in flight
     FAILED = "failed"  # refused or no answer; `status` says why
-    DEREGISTERED = "deregistered"
+    DEREGISTERED = "deregistered"  # nothing bound at the HA
 
 
 class Role(enum.StrEnum):
     PRIMARY = "primary"
+    REGISTERING = "registering"  # first registration on its way into the pool (not claimable)
     SPARE = "spare"
     IN_USE = "in_use"
     HELD = "held"  # released, waiting for the hold time before deregistration
+    DEREGISTERING = "deregistering"  # being deregistered; `hoa_freed` follows
+    FAILED = "failed"  # an in-use HoA the HA refused; stays until released
 
 
 @dataclass(frozen=True, slots=True)

@@ -395,6 +395,19 @@ class Testbed:
                 )
             time.sleep(POLL_S)
 
+    def set_carrier(self, uplink: str, up: bool) -> None:
+        """Pull (or restore) `uplink`'s carrier as the MN sees it: the access router's end of the
+        link goes administratively down (up), so the MN's veth reports NO-CARRIER (carrier).
+        The router keeps its static address meanwhile (keep_addr_on_down), so restoring the
+        carrier restores the link as it was; the MN's CoA port (inside OVS) is untouched."""
+        self._uplink_port(uplink)  # names the uplink in the error if it is not one
+        link = self.topology.uplink_link(uplink)
+        end = self.topology.access_router(uplink)
+        dev = self._veth_name(link, end)
+        if dev == end.iface:  # a plain veth: the router's address lives on it
+            self._sysctl(end.node, [f"net.ipv6.conf.{dev}.keep_addr_on_down=1"], "keep")
+        self.run(end.node, "ip", "link", "set", "dev", dev, "up" if up else "down")
+
     def _uplink_port(self, uplink: str) -> str:
         try:
             return self.topology.mn.uplinks[uplink]

@@ -50,8 +50,8 @@ def test_ha_table_renders_the_documented_rules() -> None:
     assert "elements = { 2001:db8:100::1 }" in text
     assert "typeof ip6 saddr . @nh,384,128" in text
     assert (
-        "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 2 @th,112,8 60 @th,384,8 135 "
-        'counter drop comment "pp-hao"'
+        "ip6 saddr @own icmpv6 type parameter-problem icmpv6 code 2 @th,112,8 60 "
+        '@th,384,8 { 58, 135 } counter drop comment "pp-hao"'
     ) in text
     assert "ip6 saddr . @nh,384,128 != @bindings counter drop" in text
     assert "mh-divert" not in text and "pp-rh2" not in text
@@ -60,7 +60,7 @@ def test_ha_table_renders_the_documented_rules() -> None:
 def test_mn_table_renders_the_documented_rules() -> None:
     text = nft.render(nft.FilterSpec.for_mn(["2001:db8:2::100", "2001:db8:1::100"]))
     assert "elements = { 2001:db8:1::100, 2001:db8:2::100 }" in text
-    assert "@th,112,8 43 @th,384,8 135 @th,400,8 2 counter drop" in text
+    assert "@th,112,8 43 @th,384,8 { 58, 135 } @th,400,8 2 counter drop" in text
     assert "ip6 nexthdr 41 @nh,368,8 135 counter meta mark set 0x5d1f0029" in text
     assert 'icmpv6 type nd-redirect counter drop comment "redirect"' in text
     assert "bindings" not in text and "pp-hao" not in text
