@@ -3,8 +3,9 @@
 Families (all prefixed `sdnmip_`):
 - `flows{uplink,mode}` live flows; `flows_created_total`; `flows_ended_total{reason}`
 - `hoas{role}` Home Addresses in the controller's table (primary, in_use, spare)
-- `bindings{state}` the agent's bindings by state; `binding_updates_total{kind}` and
-  `binding_acks_total{status}` the agent's BU/BA counters (when the agent reports them)
+- `bindings{state}` the agent's bindings by state; `binding_updates_total{kind}` (register,
+  retransmit, deregister), `binding_acks_total{status}` and `binding_errors_total{status}`: the
+  agent's signalling counters
 - `handovers_total{reason}` HoA re-bindings the controller asked for (move, policy, uplink lost)
 - `packet_ins_total`, `packet_ins_refused_total{reason}`
 - `flow_setup_seconds` histogram (observed by the app around packet-in -> send)
@@ -182,30 +183,31 @@ def agent_families(service: NorthboundService) -> list[Family]:
             [(labels(state=s), float(n)) for s, n in sorted(states.items())],
         )
     )
-    counters = getattr(snap, "counters", None)
-    if counters:
-        out += _signalling(counters)
+    out += _signalling(snap.counters)
     return out
 
 
-def _signalling(counters: dict[str, Any]) -> list[Family]:
-    """The agent's BU/BA counters: {"bu_sent": {kind: n}, "ba_received": {status: n}}."""
-    bus = counters.get("bu_sent") or {}
-    bas = counters.get("ba_received") or {}
-    return [
-        Family.of(
-            "sdnmip_binding_updates_total",
-            "counter",
-            "Binding Updates sent to the Home Agent, by kind",
-            [(labels(kind=k), float(n)) for k, n in sorted(bus.items())],
-        ),
-        Family.of(
-            "sdnmip_binding_acks_total",
-            "counter",
-            "Binding Acknowledgements received, by status (RFC 6275 6.1.8)",
-            [(labels(status=k), float(n)) for k, n in sorted(bas.items())],
-        ),
-    ]
+def _signalling(counters: dict[str, dict[str, int]]) -> list[Family]:
+    """The agent's signalling counters (sdnmip/mn_agent/api.py, Snapshot.counters)."""
+    out = []
+    for key, name, help_, label in (
+        ("bu_sent", "sdnmip_binding_updates_total",
+         "Binding Updates sent to the Home Agent, by kind", "kind"),
+        ("ba_received", "sdnmip_binding_acks_total",
+         "Binding Acknowledgements received, by status (RFC 6275 6.1.8)", "status"),
+        ("be_received", "sdnmip_binding_errors_total",
+         "Binding Errors received, by status (RFC 6275 6.1.9)", "status"),
+    ):  # fmt: skip
+        values = counters.get(key) or {}
+        out.append(
+            Family.of(
+                name,
+                "counter",
+                help_,
+                [(((label, k),), float(n)) for k, n in sorted(values.items())],
+            )
+        )
+    return out
 
 
 def policy_families(service: NorthboundService) -> list[Family]:

@@ -63,6 +63,7 @@ def test_hoas_join_the_controller_view_with_the_agents_bindings():
     class Snap:
         def __init__(self, hoas):
             self.hoas = hoas
+            self.counters = {}
 
     class Info:
         def __init__(self, hoa, role, state):
