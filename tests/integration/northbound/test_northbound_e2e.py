@@ -18,6 +18,8 @@ tshark at the correspondent and at the HA, and /metrics.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -363,3 +365,46 @@ def test_metrics_reflect_it_all(stack):
     assert m['sdnmip_policy_rules{source="network"}'] == 1
     assert m["sdnmip_switch_connected"] == 1 and m["sdnmip_agent_connected"] == 1
     assert m['sdnmip_northbound_requests_total{method="POST",code="200"}'] >= 1
+
+
+def test_policy_files_reload_on_change_and_on_sighup_and_a_bad_file_keeps_the_old_policy(stack):
+    tb = stack.tb
+    path = tb.state_dir / "policy" / "ops.yaml"
+    good = (
+        "version: 1\nsource: operator\nrules:\n"
+        "  - {id: from-file, match: {remote_port: 9500}, uplink: lte}\n"
+    )
+    path.write_text(good)
+    rule_path = "/v1/rules/operator/from-file"
+    poll("the new file in force", lambda: api(tb, "GET", rule_path)[0] == 200 or None, 10)
+    path.write_text(good.replace("9500", "95000"))
+
+    def last_reload(unless_at: float | None = None, want_ok: bool | None = None) -> Any:
+        r = ok(tb, "GET", "/v1/policy")["last_reload"]
+        if r["at"] is None or r["at"] == unless_at or (want_ok is not None and r["ok"] != want_ok):
+            return None
+        return r
+
+    info = poll("the bad file refused", lambda: last_reload(want_ok=False), 10)
+    assert info["error"]["field"] == "rules[0].match.remote_port"
+    assert info["error"]["origin"].endswith("ops.yaml") and info["error"]["line"] == 4
+    assert ok(tb, "GET", rule_path)["rule"]["match"] == {"remote_port": 9500}
+    assert metrics(tb)["sdnmip_policy_reload_ok"] == 0
+    send_udp(tb, CN2, 9500, sport=45501, count=5)  # the old policy still decides new flows
+    assert next(f for f in flows(tb) if f["local_port"] == 45501)["uplink"] == "lte"
+    # SIGHUP reloads at once (and refuses the same bad file again, keeping the old policy).
+    os.kill(stack.controller_pid(), signal.SIGHUP)
+    again = poll("the reload SIGHUP asked for", lambda: last_reload(unless_at=info["at"]), 10)
+    assert not again["ok"]
+    path.write_text(good.replace("uplink: lte", "uplink: wlan"))
+    poll("the fixed file in force",
+         lambda: ok(tb, "GET", rule_path)["rule"]["uplink"] == "wlan" or None, 10)  # fmt: skip
+    assert metrics(tb)["sdnmip_policy_reload_ok"] == 1
+    # The live flow it decides was handed over to wlan.
+
+    def on_wlan() -> bool | None:
+        return next(f for f in flows(tb) if f["local_port"] == 45501)["uplink"] == "wlan" or None
+
+    poll("the flow on wlan", on_wlan, 10)
+    path.unlink()
+    poll("the removed file's rule gone", lambda: api(tb, "GET", rule_path)[0] == 404 or None, 10)
