@@ -72,8 +72,12 @@ class Northbound:
     token: str | None = None
     registry: Registry = field(default_factory=Registry)
     service: NorthboundService | None = None
-    setup_latency: Histogram | None = None
+    flow_setup: Histogram = field(init=False)
     _reload_now: Any = None
+
+    def __post_init__(self) -> None:
+        # Created before the app starts: the app observes it (Runtime.flow_setup).
+        self.flow_setup = telemetry.flow_setup_histogram(self.registry)
 
     @classmethod
     def from_config(cls, cfg: MnConfig, registry: Registry | None = None) -> Northbound:
