@@ -70,6 +70,10 @@ class OpenFlowClient:
         self.expect(lambda m: isinstance(m, parser.OFPHello), "hello")
         xid = self.send(parser.OFPFeaturesRequest(self.dp))
         self.reply(xid, "features reply")
+        # Open vSwitch sends no asynchronous message (port-status...) to a connection made to
+        # its management socket (a "service" connection) until it sets a non-zero
+        # miss_send_len; the role then decides which ones it gets (a slave: port-status).
+        self.send(parser.OFPSetConfig(self.dp, ofp.OFPC_FRAG_NORMAL, 128))
 
     def request_role(self, role: int, generation_id: int) -> Any:
         xid = self.send(parser.OFPRoleRequest(self.dp, role, generation_id))
