@@ -5,7 +5,7 @@ its ports), one handler per OpenFlow event, the single send path (`_send`: attac
 encode, bundle multi-flow changes, one write per batch), switch requests with deadlines
 (flow/port stats, barriers; a failure names the request), reconciliation on every (re)connect,
 and the green threads for the logic's deadline timer, stats polling, the canary check,
-debounced persistence and policy reloads. Agent events come in through `agent_event` (called by
+debounced persistence. Agent events come in through `agent_event` (called by
 the agent link's reader), agent requests go out through the agent link's queue.
 Must not: decide anything. Every handler looks up the logic, calls it with `now`
 (time.monotonic()) and sends what it returns, in order (Faucet's faucet.py/valve_ryuapp.py).
@@ -78,18 +78,11 @@ class AgentLinkLike(Protocol):
     def close(self) -> None: ...
 
 
-class PolicyReloader(Protocol):
-    def poll(self) -> bool:
-        """Reload the policy if its files changed; True if a new policy is in force."""
-        ...
-
-
 @dataclass(frozen=True)
 class Timing:
     request_timeout: float = 10.0  # any switch request (stats, barrier)
     stats_interval: float = 10.0  # flow and port counters, and the canary check
     persist_delay: float = 1.0  # debounce of snapshot writes
-    policy_poll: float = 2.0  # policy directory change check
 
 
 @dataclass
@@ -102,8 +95,10 @@ class Runtime:
     store: SnapshotStore
     agent: AgentLinkLike
     timing: Timing = field(default_factory=Timing)
-    policy: PolicyReloader | None = None
     on_started: Callable[[MnControllerApp], None] | None = None
+    # Told the seconds from a packet-in that creates a flow to its messages being written
+    # (the northbound's flow-setup histogram).
+    flow_setup: Callable[[float], None] | None = None
 
 
 class _Pending:
@@ -180,6 +175,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self._armed: float | None = None
         self._dirty = hub.Event()  # the logic changed since the last snapshot
         self._stopping = False
+        self._new_flow = False  # the last timed packet-in created a flow
         self.fatal: str | None = None  # set when the process must restart (ports changed)
         self.fatal_event = hub.Event()
 
@@ -190,8 +186,6 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         self._handle_in_receive_loop()
         for loop in (self._flusher, self._deadline_loop, self._stats_loop, self._persist_loop):
             self.threads.append(hub.spawn(loop))
-        if self.rt.policy is not None:
-            self.threads.append(hub.spawn(self._policy_loop))
         self.rt.agent.start(self.agent_event)
         if self.rt.on_started is not None:
             self.rt.on_started(self)
@@ -511,7 +505,20 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
         if msg.datapath is not self.dp:
             return
         self.counters["packet_ins"] += 1
-        self.call(self.logic.packet_in, msg.match["in_port"], msg.table_id, msg.data)
+        if self.rt.flow_setup is None:
+            self.call(self.logic.packet_in, msg.match["in_port"], msg.table_id, msg.data)
+            return
+        t0 = time.monotonic()
+        self.call(self._packet_in_timed, msg.match["in_port"], msg.table_id, msg.data)
+        if self._new_flow:
+            self.rt.flow_setup(time.monotonic() - t0)
+
+    def _packet_in_timed(self, now: float, in_port: int, table_id: int, data: bytes) -> list[Any]:
+        """packet_in, noting (under the lock) whether it created a flow."""
+        before = self.logic.stats["flows_created"]
+        actions = self.logic.packet_in(now, in_port, table_id, data)
+        self._new_flow = self.logic.stats["flows_created"] != before
+        return actions
 
     def _flow_removed(self, ev: Any) -> None:
         msg = ev.msg
@@ -635,14 +642,6 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             tpool.execute(self.rt.store.write, b"".join(parts))
             spent = time.monotonic() - t0
             self.counters["snapshots_written"] += 1
-
-    def _policy_loop(self) -> None:
-        assert self.rt.policy is not None
-        while True:
-            hub.sleep(self.timing.policy_poll)
-            if self.rt.policy.poll():
-                log.info("policy reloaded: re-steering live flows")
-                self.call(self.logic.resteer, atomic=True)
 
 
 def _link_up(port: Any) -> bool:

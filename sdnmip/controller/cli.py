@@ -51,12 +51,13 @@ def main(argv: list[str]) -> int:
     from sdnmip.controller.persist import SnapshotStore, StateError
     from sdnmip.core.policy_model import PolicyError
     from sdnmip.mn.config import ConfigError, load_config
+    from sdnmip.northbound.server import Northbound, StartError
     from sdnmip.ovsdb.idl import Ovsdb, OvsdbError
 
     try:
         cfg = load_config(args.config)
-        engine, reloader = settings.policy_engine(cfg)
-    except (ConfigError, PolicyError) as exc:
+        northbound = Northbound.from_config(cfg)
+    except (ConfigError, PolicyError, StartError) as exc:
         print(f"sdnmip mn-controller: {exc}", file=sys.stderr)
         return 1
     spec = settings.bridge_spec(cfg)
@@ -66,6 +67,7 @@ def main(argv: list[str]) -> int:
     except (BridgeError, OvsdbError) as exc:
         print(f"sdnmip mn-controller: {exc}", file=sys.stderr)
         return 1
+    engine = northbound.engine
     logic_cfg = settings.logic_config(cfg, ports)
     store = SnapshotStore(settings.snapshot_path(cfg))
     try:
@@ -83,7 +85,8 @@ def main(argv: list[str]) -> int:
     log.info("bridge %s (dpid %016x): hoa port %d, uplinks %s", spec.name, ports.datapath_id,
              ports.hoa_port,
              ", ".join(f"{u.name} {u.phys_port}/{u.tun_port}" for u in ports.uplinks))  # fmt: skip
-    return _run_os_ken(args, cfg, spec=spec, ports=ports, logic=logic, store=store, policy=reloader)
+    return _run_os_ken(args, cfg, spec=spec, ports=ports, logic=logic, store=store,
+                       northbound=northbound)  # fmt: skip
 
 
 def _run_os_ken(
@@ -94,23 +97,40 @@ def _run_os_ken(
     ports: Any,
     logic: Any,
     store: Any,
-    policy: Any,
+    northbound: Any,
 ) -> int:
     from sdnmip.controller import runner, settings
 
     runner.patch()
     from sdnmip.controller.agent_link import AgentLink
-    from sdnmip.controller.app import Runtime, Timing
+    from sdnmip.controller.app import MnControllerApp, Runtime, Timing
 
     def make_runtime() -> Runtime:
+        from os_ken.lib import hub
+
+        from sdnmip.mn_agent.client import AgentUnavailable
+
+        agent = AgentLink(cfg.agent_socket)
+
+        def agent_view() -> Any:
+            try:
+                return agent.status()
+            except AgentUnavailable:
+                return None
+
+        def started(app: MnControllerApp) -> None:
+            northbound.start(app, hub.spawn, agent=agent_view,
+                             agent_connected=lambda: agent.connected)  # fmt: skip
+
         return Runtime(
             logic=logic,
             spec=spec,
             ports=ports,
             store=store,
-            agent=AgentLink(cfg.agent_socket),
+            agent=agent,
             timing=Timing(request_timeout=args.request_timeout, stats_interval=args.stats_interval),
-            policy=policy,
+            on_started=started,
+            flow_setup=northbound.flow_setup.observe,
         )
 
     host, port = settings.listen_address(cfg)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -491,11 +491,14 @@ class MnLogic:
             return []  # already there
         return self._move([(e.hoa, uplink)], immediate=False, reason="move")
 
-    def resteer(self, now: float) -> list[Action]:
+    def resteer(self, now: float, only: Collection[int] | None = None) -> list[Action]:
         """Re-ask the policy for every live anchored flow; move HoAs whose flows all agree.
 
         A HoA moves only if every flow on it wants the same other uplink, and never if a user
         pinned one of them (move_flow). Mode changes apply to new flows only.
+        `only`: re-decide just these flows (those a policy change affects, as the northbound
+        computes them); the others want to stay where they are. A pinned flow in `only` is
+        decided again and unpinned: the rules that decide it have changed.
         """
         wants: dict[IPv6Address, set[str]] = {}
         decided: list[tuple[FlowEntry, Decision]] = []
@@ -503,6 +506,11 @@ class MnLogic:
         for e in self.flows:
             if e.hoa is None:
                 continue
+            if only is not None:
+                if e.flow_id not in only:
+                    wants.setdefault(e.hoa, set()).add("")  # "keep it where it is"
+                    continue
+                e.pinned = False
             if e.pinned:
                 pinned.add(e.hoa)
                 continue
@@ -683,7 +691,9 @@ class MnLogic:
         for c in counters:
             name = self._by_phys.get(c.port_no)
             if name is not None:
-                changed |= self.uplinks[name].count(now, c.rx_bytes + c.tx_bytes)
+                u = self.uplinks[name]
+                u.rx_bytes, u.tx_bytes = c.rx_bytes, c.tx_bytes  # for the northbound's metrics
+                changed |= u.count(now, c.rx_bytes + c.tx_bytes)
         if changed:
             self._refresh_views()
 

@@ -1,10 +1,10 @@
 """What the controller process takes from the MN configuration (sdnmip/mn/config.py).
 
 Owns: the translation of `MnConfig` into the bridge to set up (`BridgeSpec`), the logic's
-settings once the bridge's ports are known (`LogicConfig`), the policy engine (a `RuleEngine`
-fed from `policy.dir`, or `PreferredUplinkPolicy` when no directory is configured) and the
+settings once the bridge's ports are known (`LogicConfig`) and the
 paths the controller uses (its snapshot, its control socket, the agent's socket).
-Must not: start anything or read files other than the policy directory.
+Must not: start anything or read files. The policy engine, the policy files and the REST API
+are the northbound's (sdnmip/northbound/server.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ from typing import Any
 from sdnmip.controller.bridge import BridgePorts, BridgeSpec, UplinkSpec
 from sdnmip.controller.config import LogicConfig
 from sdnmip.controller.packet import address
-from sdnmip.core.policy import EMPTY_POLICY, RuleEngine
-from sdnmip.core.policy_api import PolicyEngine, PreferredUplinkPolicy
-from sdnmip.core.policy_parse import Context
 from sdnmip.core.redirector import PrimaryUse
 from sdnmip.core.types import IPPROTO_TCP, IPPROTO_UDP
-from sdnmip.northbound.policy_file import PolicyDirectory
 
 log = logging.getLogger("sdnmip.controller")
 
@@ -66,36 +62,6 @@ def logic_config(cfg: MnConfig, ports: BridgePorts) -> LogicConfig:
         primary_use=PrimaryUse.STRICT if c.strict_primary else PrimaryUse.AVOID,
         hoa_per_flow=c.hoa_per_flow,
     )
-
-
-class DirectoryPolicy:
-    """The rule engine kept in step with the policy directory (polled by the app)."""
-
-    def __init__(self, directory: Path, context: Context) -> None:
-        self.directory = PolicyDirectory(directory, context)
-        self.engine = RuleEngine(self.directory.load(EMPTY_POLICY))
-
-    def poll(self) -> bool:
-        reload = self.directory.poll(self.engine.policy)
-        if reload.error is not None:
-            log.error("policy reload refused, the running policy stays: %s", reload.error)
-        if reload.changed:
-            self.engine.install(reload.policy)
-        return reload.changed
-
-
-def policy_engine(cfg: MnConfig) -> tuple[PolicyEngine, DirectoryPolicy | None]:
-    """The engine the logic asks, and the reloader the app polls (None without a directory).
-    A bad policy file at start is the user's mistake: PolicyError names the file and line."""
-    if cfg.policy.dir is None:
-        names = [u.name for u in cfg.uplinks]
-        preferred = [cfg.preferred] + [n for n in names if n != cfg.preferred]
-        return PreferredUplinkPolicy(preferred), None
-    context = Context(
-        uplinks=frozenset(u.name for u in cfg.uplinks), home_prefixes=tuple(cfg.home_prefixes)
-    )
-    reloader = DirectoryPolicy(cfg.policy.dir, context)
-    return reloader.engine, reloader
 
 
 def snapshot_path(cfg: MnConfig) -> Path:

@@ -31,6 +31,8 @@ class UplinkRuntime:
     coa: IPv6Address | None = None
     router_mac: str | None = None
     rate_bps: float = 0.0  # both directions, over the last port-stats interval
+    rx_bytes: int | None = None  # the physical port's counters at the last reading
+    tx_bytes: int | None = None
     last_bytes: int = -1
     last_at: float = 0.0
 

@@ -179,6 +179,9 @@ class Snapshot:
     uplinks: tuple[UplinkInfo, ...]
     hoas: tuple[HoaInfo, ...]
     spares: tuple[IPv6Address, ...] = field(default=())
+    # Signalling counters since the agent started, for the northbound's metrics:
+    # {"bu_sent": {kind: n}, "ba_received": {status: n}, "be_received": {status: n}}.
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +189,7 @@ class Snapshot:
             "uplinks": [u.to_json() for u in self.uplinks],
             "hoas": [h.to_json() for h in self.hoas],
             "spares": [str(s) for s in self.spares],
+            "counters": self.counters,
         }
 
     @classmethod
@@ -195,6 +199,10 @@ class Snapshot:
             uplinks=tuple(UplinkInfo.from_json(u) for u in d["uplinks"]),
             hoas=tuple(HoaInfo.from_json(h) for h in d["hoas"]),
             spares=tuple(IPv6Address(s) for s in d.get("spares", [])),
+            counters={
+                str(k): {str(n): int(c) for n, c in v.items()}
+                for k, v in (d.get("counters") or {}).items()
+            },
         )
 
 

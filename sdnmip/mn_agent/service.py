@@ -12,11 +12,18 @@ itself (the `Outputs` and the store do, so unit tests drive it on a mock clock).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import Any, Protocol
 
-from sdnmip.core.binding_messages import BindingFailed, BindingState, DuplicateAddress
+from sdnmip.core.binding_messages import (
+    BaReceived,
+    BeReceived,
+    BindingFailed,
+    BindingState,
+    DuplicateAddress,
+)
 from sdnmip.core.binding_messages import HaProtocolError as CoreHaProtocolError
 from sdnmip.core.hoa_messages import (
     Adopt,
@@ -24,6 +31,7 @@ from sdnmip.core.hoa_messages import (
     BindTo,
     Claim,
     Claimed,
+    FromHa,
     HoaChanged,
     HoaFreed,
     HoaTableConfig,
@@ -121,6 +129,12 @@ class AgentService:
         self._reported: dict[str, IPv6Address | None] = {}
         self._timestamp_offset = 0.0  # HA clock - our clock, from a 144/145 BA (RFC 4285 §6)
         self._mps_identifier: int | None = None
+        # BUs sent by kind, BAs and BEs received by status (the northbound's metrics).
+        self.counters: dict[str, Counter[str]] = {
+            "bu_sent": Counter(),
+            "ba_received": Counter(),
+            "be_received": Counter(),
+        }
         self.hello = Hello(
             version=api.PROTOCOL_VERSION,
             primary_hoa=cfg.home.primary_hoa,
@@ -185,6 +199,12 @@ class AgentService:
                 "the HA found our timestamps off; re-synchronised (offset %+.3f s)",
                 self._timestamp_offset,
             )
+        if isinstance(result.event, FromHa):
+            msg = result.event.message
+            if isinstance(msg, BaReceived):
+                self.counters["ba_received"][str(msg.status)] += 1
+            elif isinstance(msg, BeReceived):
+                self.counters["be_received"][str(msg.status)] += 1
         if isinstance(result.event, PrefixesLearned):
             self._mps_identifier = None  # answered
             log.info("home prefixes from the HA: %s", ", ".join(map(str, result.event.prefixes)))
@@ -230,6 +250,7 @@ class AgentService:
             uplinks=tuple(self._uplinks.values()),
             hoas=tuple(self._to_info(v, now) for v in self.table.views(now)),
             spares=self.table.spares,
+            counters={k: dict(v) for k, v in self.counters.items()},
         )
 
     def _info(self, hoa: IPv6Address) -> HoaInfo:
@@ -284,6 +305,14 @@ class AgentService:
                 )
                 log.debug("%s via %s", what, uplink)
                 self.out.send(uplink, packet, what)
+                kind = (
+                    "deregister"
+                    if bu.lifetime == 0
+                    else "retransmit"
+                    if bu.attempt > 1
+                    else "register"
+                )
+                self.counters["bu_sent"][kind] += 1
             case SendMps(uplink=uplink):
                 if self._mps_identifier is None:
                     self._mps_identifier = self._random16() & 0xFFFF

@@ -253,6 +253,10 @@ class PolicyDirectory:
         self._snapshot = snapshot
         return policy
 
+    def pending(self) -> bool:
+        """Whether `poll` would reload (a cheap check the shell makes outside its lock)."""
+        return should_reload(self._snapshot, scan(self.directory, self._snapshot))
+
     def poll(self, running: Policy) -> Reload:
         """Reload if the files changed since the last load or poll."""
         snapshot = scan(self.directory, self._snapshot)

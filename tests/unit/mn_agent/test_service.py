@@ -335,3 +335,19 @@ def test_every_core_refusal_and_role_has_an_api_name():
     assert {r.value for r in Refusal} <= {c.value for c in api.ErrorCode}
     assert {r.value for r in HoaRole} == {r.value for r in api.Role}
     assert set(_STATES) == set(CoreState)
+
+
+def test_signalling_counters_count_bus_by_kind_and_bas_by_status():
+    ha = PacketHa()
+    first_new = IPv6Address(int(HOME.network_address) | 0xA000)
+    ha.duplicates.add(first_new)  # one registration refused with status 134 (DAD failed)
+    h = started(ha=ha)
+    counters = h.state()["counters"]
+    # The Primary and two spares registered, plus the refused duplicate: four BUs, all answered.
+    assert counters["bu_sent"] == {"register": 4}
+    assert counters["ba_received"] == {"0": 3, "134": 1}
+    assert counters["be_received"] == {}
+    assert sum(counters["ba_received"].values()) == len(h.ha.received)
+    from sdnmip.mn_agent.api import Snapshot
+
+    assert Snapshot.from_json(h.state()).counters == counters
