@@ -217,20 +217,28 @@ def test_an_operator_rule_over_rest_moves_matching_running_flows_and_leaves_othe
 
 def test_an_application_declaration_changes_where_its_new_flow_goes(stack):
     tb = stack.tb
-    before = tx(tb)
     decl = {"app": "probe", "body": {"id": "telemetry", "match": {"proto": "udp"},
                                      "uplink": "lte"}}  # fmt: skip
-    send_udp(tb, CN2, 9000, sport=45001, count=300, declare=decl)
+    send_udp(tb, CN2, 9000, sport=45001, count=20, declare=decl)
     mine = [f for f in flows(tb, proto="udp") if f["local_port"] == 45001]
     assert len(mine) == 1
     assert mine[0]["app_id"] == "probe" and mine[0]["uplink"] == "lte"
     assert mine[0]["rule_id"] == "application:probe.telemetry"
-    send_udp(tb, CN2, 9000, sport=45002, count=300)  # the same traffic, undeclared
+    # A new flow keeps leaving by its HoA's current binding until the HA has re-bound the HoA
+    # (the HA's RFC 6275 §10.4.5 check would drop it otherwise): wait for that binding.
+    lte_coa = coas(tb)["lte"]
+    hoa = mine[0]["hoa"]
+    poll(f"the HA to bind {hoa} at lte", lambda: ha_binding(stack, hoa) == lte_coa or None)
+    send_udp(tb, CN2, 9000, sport=45002, count=20)  # the same traffic, undeclared
     other = [f for f in flows(tb, proto="udp") if f["local_port"] == 45002]
     assert other[0]["app_id"] is None and other[0]["uplink"] == "wlan"
+    before = tx(tb)
+    send_udp(tb, CN2, 9000, sport=45001, count=300)  # more of the declared flow
+    mid = tx(tb)
+    send_udp(tb, CN2, 9000, sport=45002, count=300)  # more of the undeclared one
     after = tx(tb)
-    assert after["lte"] - before["lte"] >= 300 * 1000  # the declared flow's bytes left by lte
-    assert after["wlan"] - before["wlan"] >= 300 * 1000
+    assert mid["lte"] - before["lte"] >= 300 * 1000  # the declared flow's bytes left by lte
+    assert after["wlan"] - mid["wlan"] >= 300 * 1000  # the undeclared flow's by wlan
     declared = ok(tb, "GET", "/v1/apps/probe/flows")["flows"]
     assert declared[0]["match"] == {"proto": "udp", "local_port": 45001}
 
