@@ -43,6 +43,7 @@ PRIMARY = "2001:db8:100::1000"
 POOL = 4  # an iperf3 test opens two connections; each to the same CN needs its own HoA
 MB = 1 << 20
 LTE_PORT = 5202
+RATE_MBIT = 50  # test 2: the pace of each flow
 POLICY = {
     "version": 1,
     "source": "operator",
@@ -144,9 +145,14 @@ def test_1_two_tcp_flows_to_cn1_run_over_wlan_and_lte_from_two_home_addresses(st
 def test_2_moving_the_lte_flow_to_wlan_keeps_its_connection_and_leaves_the_other_alone(
     stack: Any,
 ) -> None:
-    a = iperf3_client(stack.tb, "mn", CN1, 5201, 6)
-    b = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 6)
+    # Both flows paced well below what wlan carries here (~400 Mbit/s over the tunnel), so that
+    # after the move they share wlan without competing for it: any stall or retransmission of
+    # the other flow would then come from the move itself, which is what this test is about.
+    rate = ("-b", f"{RATE_MBIT}M")
+    a = iperf3_client(stack.tb, "mn", CN1, 5201, 6, extra=rate)
+    b = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 6, extra=rate)
     poll("both iperf3 tests' flows", lambda: flows_at(stack, {5201: 2, LTE_PORT: 2}))
+    lte_start = bytes_counters(stack.tb, "lte")[1]
     time.sleep(2.0)  # let both run for a while on their uplinks first
     moved = data_flow(stack, LTE_PORT)
     assert moved["uplink"] == "lte"
@@ -163,17 +169,18 @@ def test_2_moving_the_lte_flow_to_wlan_keeps_its_connection_and_leaves_the_other
     ra, rb = a.result(), b.result()
     assert error(ra) is None and error(rb) is None  # no reset: both connections completed
     assert stack.control("flow", flow_id=moved["flow_id"])["uplink"] == "wlan"
-    assert lte_mid - lte_before > 0 and lte_after - lte_mid < 64 * 1024  # lte went quiet
+    # lte carried the flow before the move and went quiet after it.
+    assert lte_before - lte_start > MB and lte_after - lte_mid < 64 * 1024
     moved_at = t_move - b.started
     # Bytes keep arriving: no 100 ms interval without data around or after the move.
     assert gaps(rb) == [], f"the moved flow stalled (moved at {moved_at:.1f} s): {gaps(rb)}"
-    assert gaps(ra) == []
-    # The other flow keeps its path; it only shares wlan with the moved one from now on, which
-    # on this 2-core machine can cost a segment or two to a full queue (0 in most runs).
-    assert retransmits(ra) <= 3, f"the other flow was disturbed: {retransmits(ra)} retransmits"
-    other = [n for t, n in interval_bytes(ra) if t > 0.5]
-    before_move = [n for t, n in interval_bytes(ra) if 0.5 < t < moved_at]
-    assert min(other) > 0.2 * (sum(before_move) / len(before_move))
+    assert gaps(ra) == [], f"the other flow stalled (move at {moved_at:.1f} s): {gaps(ra)}"
+    # The other flow keeps its path, its rate and (but for a stray segment on a loaded 2-core
+    # machine) its segments: the move did not touch it.
+    assert retransmits(ra) <= 2, f"the other flow was disturbed: {retransmits(ra)} retransmits"
+    before = [n for t, n in interval_bytes(ra) if 0.5 < t < moved_at]
+    after = [n for t, n in interval_bytes(ra) if t > moved_at + 0.2]
+    assert sum(after) / len(after) > 0.8 * sum(before) / len(before)
 
 
 def test_3_figure6_reuses_a_hoa_for_another_correspondent_and_takes_a_spare_without_dad(
