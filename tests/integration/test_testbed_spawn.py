@@ -26,10 +26,8 @@ def test_a_spawned_daemon_imports_this_checkout_not_the_callers_directory(
     (shadow / "__init__.py").write_text("")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "which.txt"
-    code = (
-        f"import sdnmip, os; open({str(out)!r}, 'w')"
-        ".write(sdnmip.__file__ + '\\n' + os.getcwd())"
-    )
+    code = f"import sdnmip, os\nwith open({str(out)!r}, 'w') as f:\n    f.write(sdnmip.__file__)"
+    code += "\n    f.write('\\n' + os.getcwd())"
     proc = testbed.spawn("mn", [sys.executable, "-c", code], "which-sdnmip")
     assert proc.popen is not None and proc.popen.wait(timeout=20) == 0
     imported, cwd = out.read_text().splitlines()
