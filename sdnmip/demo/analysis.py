@@ -24,7 +24,6 @@ from sdnmip.demo.scenario import EXPECTED, FLOWS, MOVED, Act, FlowSpec
 
 UPLINKS = ("wlan", "lte")
 SHARE = 0.9  # a flow used an uplink in a phase when that uplink carried >= 90 % of its bytes
-FIRST_PHASE_SETTLE_S = 1.0  # the start phase is judged after the connections are up
 UDP_LOSS_MAX_S = 0.5  # the video may lose at most this much of its stream (at the cut)
 FAILOVER_MAX_S = 3.0  # every flow must be back on the other uplink within this
 GAP_WINDOW_S = (1.0, 3.0)  # longest silence of a flow looked for in [cut - 1 s, cut + 3 s]
@@ -151,7 +150,7 @@ def analyse(run: RunData) -> dict[str, Any]:
             "iperf3": None if res is None else res.to_dict(),
         }
     for phase, begin, end in sc.phases():
-        settle = FIRST_PHASE_SETTLE_S if phase == "start" else sc.settle
+        settle = sc.settle  # after a step; for `start`, after the connections came up
         w0, w1 = t0 + begin + settle, t0 + end
         row: dict[str, Any] = {"phase": phase, "from_s": begin + settle, "to_s": end, "flows": {}}
         for key in r.ids:

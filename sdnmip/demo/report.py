@@ -221,7 +221,7 @@ def markdown(s: dict[str, Any]) -> str:
         f"On the MN's uplinks: {', '.join(f'{n} {k}' for k, n in sig['counts'].items())}; "
         f"BA status {sig['ba_status']}; BUs without a BA: {len(sig['unanswered_bus'])}. "
         "`signalling.pcap` holds the same exchange as the HA's home link saw it, whole packets "
-        "(Wireshark, or `tshark -r signalling.pcap -Y mip6`).",
+        "(Wireshark, or `tshark -r signalling.pcap -Y mipv6`).",
         "",
         "## Checks",
         "",
