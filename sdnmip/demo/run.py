@@ -81,7 +81,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the same steps with shorter phases (about 25 s of traffic)",
     )
     parser.add_argument(
-        "--out", type=Path, help="report folder (default ./sdnmip-demo-YYYYmmdd-HHMMSS)"
+        "--out", type=Path, help="report folder (default ./demo-report-YYYYmmdd-HHMMSS)"
     )
     parser.add_argument(
         "--cc",
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     scenario = dataclasses.replace(QUICK if args.quick else FULL, tcp_congestion=args.cc)
     started = time.time()
-    out = args.out or Path(f"sdnmip-demo-{datetime.now():%Y%m%d-%H%M%S}")
+    out = args.out or Path(f"demo-report-{datetime.now():%Y%m%d-%H%M%S}")
     if out.exists():
         print(f"sdnmip demo: {out} already exists: choose another --out", file=sys.stderr)
         return 2
