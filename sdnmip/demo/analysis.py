@@ -373,7 +373,7 @@ def check(summary: dict[str, Any], r: Run) -> list[dict[str, Any]]:
         add(
             f"{key}: ran to the end",
             err is None and got > 0,
-            f"error {err!r}, {got} bytes received by the correspondent",
+            f"error: {err or 'none'}; {got} bytes received by the correspondent",
         )
     for row in summary["phases"]:
         wrong = {k: v["uplink"] for k, v in row["flows"].items() if v["uplink"] != v["expected"]}
