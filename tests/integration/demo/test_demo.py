@@ -140,7 +140,7 @@ def test_the_demo_runs_the_scenario_and_its_report_shows_it(demo: Demo) -> None:
     # ... and the others did not: no byte on the other uplink, no BU for their HoAs.
     assert {k: v["bytes_on_other_uplink"] for k, v in move["unchanged"].items()} == {
         "video": 0, "upload": 0}  # fmt: skip
-    assert move["bus_for"] == ["bulk"]
+    assert "bulk" in move["bus_for"] and not {"video", "upload"} & set(move["bus_for"])
     # The wlan cut: every flow failed over to lte.
     fo = s["failover"]["flows"]
     assert set(fo) == {"video", "bulk", "upload"}
