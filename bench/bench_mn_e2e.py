@@ -1,8 +1,8 @@
 """End-to-end figures of the whole MN (`sdnmip mn` + `sdnmip ha`) in the namespace testbed.
 
-Each scenario builds a fresh testbed (prefix ctb<pid>, profile `fast`: plain veths, no link
-emulation, so that the figures are the MN's and not the emulator's), starts the HA and the MN
-(sdnmip/testbed/mn_full.py), runs, prints its figures and removes everything.
+Each scenario builds a fresh testbed (prefix ctb<pid> or --prefix, profile `fast`: plain veths,
+no link emulation, so that the figures are the MN's and not the emulator's), starts the HA and
+the MN (sdnmip/testbed/mn_full.py), runs, prints its figures and removes everything.
 
   latency     extra latency of the first packet of a new flow: UDP echo round trips to CN1,
               the first packet of each new flow (table miss -> controller) against the second
@@ -45,6 +45,7 @@ from sdnmip.testbed import Testbed, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMARY = "2001:db8:100::1000"
+PREFIX = f"ctb{os.getpid() % 100000}"  # --prefix
 CN1 = "2001:db8:c1::10"
 
 
@@ -52,7 +53,7 @@ CN1 = "2001:db8:c1::10"
 def mn(profile: str = "fast", **stack_args: Any) -> Iterator[Any]:
     from sdnmip.testbed.mn_full import MnStack
 
-    tb = Testbed(load_topology(profile=profile), f"ctb{os.getpid() % 100000}")
+    tb = Testbed(load_topology(profile=profile), PREFIX)
     tb.up()
     try:
         stack = MnStack(tb, **stack_args)
@@ -430,9 +431,12 @@ SCENARIOS: dict[str, Callable[[], None]] = {
 
 
 def main() -> None:
+    global PREFIX  # noqa: PLW0603 -- one setting for every scenario's testbed
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    ap.add_argument("--prefix", default=PREFIX, help="testbed prefix (default ctb<pid>)")
     args = ap.parse_args()
+    PREFIX = args.prefix
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenario(s) {sorted(unknown)}: choose from {', '.join(SCENARIOS)}")

@@ -49,6 +49,8 @@ UP_TIMEOUT_S = 30.0  # waiting for the link emulators and for the CoAs from the 
 POLL_S = 0.05
 STATE_FILE = "state.json"
 SPAWN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# The directory holding this `sdnmip` package (the checkout's root, or site-packages).
+CODE_ROOT = Path(sdnmip.__file__).resolve().parent.parent
 
 # Kernel errors from `ip` that mean a missing kernel feature, and the fix.
 KERNEL_FEATURES = {
@@ -266,9 +268,8 @@ class Testbed:
 
     def python_env(self) -> dict[str, str]:
         """The environment for daemons: this checkout's `sdnmip` package first on the path."""
-        root = str(Path(sdnmip.__file__).resolve().parent.parent)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CODE_ROOT), env.get("PYTHONPATH")) if p)
         return env
 
     @staticmethod
@@ -313,7 +314,9 @@ class Testbed:
         """Start a long-running process in `node`'s namespace; its PID is recorded in the state
         directory so that `down` kills it, even if this Python process has crashed.
 
-        The environment is `python_env()` (plus `env`), so `sdnmip_argv(...)` runs this checkout.
+        The environment is `python_env()` (plus `env`) and the working directory is the checkout's
+        root, so `sdnmip_argv(...)` runs this checkout: `python -m` puts the working directory
+        first on the path, where a caller's directory holding another `sdnmip` would win.
         """
         if not SPAWN_NAME.match(name):
             raise TestbedError(f"spawn: invalid process name {name!r}")
@@ -330,7 +333,7 @@ class Testbed:
             popen = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns(node), *argv],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=full_env, start_new_session=True,
+                env=full_env, cwd=CODE_ROOT, start_new_session=True,
             )  # fmt: skip
         # `ip netns exec` execs the command, so this PID is the daemon's own.
         pidfile.write_text(f"{popen.pid}\n")

@@ -1,0 +1,68 @@
+"""The scenario's data, iperf3's JSON, the kernel's interface counters."""
+
+from __future__ import annotations
+
+from sdnmip.demo.iperf import parse_result
+from sdnmip.demo.netns import parse_net_dev
+from sdnmip.demo.scenario import EXPECTED, FLOWS, FULL, MOVED, QUICK, Act
+
+
+def test_quick_takes_the_full_scenarios_steps_in_the_same_order_only_sooner():
+    assert [(s.act, s.phase, s.label) for s in QUICK.steps] == [
+        (s.act, s.phase, s.label) for s in FULL.steps
+    ]
+    assert QUICK.duration < FULL.duration <= 60
+    for sc in (QUICK, FULL):
+        ats = [s.at for s in sc.steps]
+        assert ats == sorted(ats) and ats[-1] + sc.settle < sc.duration
+        assert min(b - a for (_, a, b) in sc.phases()) >= 2 * sc.settle
+
+
+def test_expectations_say_what_each_step_does():
+    keys = {f.key for f in FLOWS}
+    phases = [p for p, _, _ in FULL.phases()]
+    assert list(EXPECTED) == phases and all(set(v) == keys for v in EXPECTED.values())
+
+    def changed(a: str, b: str) -> set[str]:
+        return {k for k in keys if EXPECTED[a][k] != EXPECTED[b][k]}
+
+    assert changed("start", "policy") == {"bulk"}
+    assert changed("policy", "moved") == {MOVED.key}
+    assert set(EXPECTED["failover"].values()) == {"lte"}
+    assert changed("failover", "restored") == set()
+    assert FULL.step(Act.MOVE).phase == "moved"
+
+
+def test_iperf3_tcp_and_udp_results():
+    tcp = {
+        "start": {"connected": [{"local_port": 40000}], "test_start": {"protocol": "TCP"}},
+        "end": {
+            "sum_sent": {"bytes": 1000, "seconds": 2.0, "retransmits": 4},
+            "sum_received": {"bytes": 900, "seconds": 2.1},
+        },
+    }
+    r = parse_result(tcp)
+    assert (r.error, r.local_port, r.retransmits, r.received_bytes) == (None, 40000, 4, 900)
+    assert r.lost_packets is None and abs(r.received_mbit_s - 8e-6 * 900 / 2.1) < 1e-9
+    udp = {
+        "start": {"connected": [{"local_port": 41000}], "test_start": {"protocol": "UDP"}},
+        "end": {
+            "sum_sent": {"bytes": 1000, "seconds": 2.0, "packets": 10, "lost_packets": 0},
+            "sum_received": {"bytes": 800, "seconds": 2.0, "packets": 10, "lost_packets": 2},
+        },
+    }
+    u = parse_result(udp)
+    assert (u.packets, u.lost_packets, u.retransmits) == (10, 2, None)
+    failed = parse_result({"start": {}, "end": {}, "error": "unable to connect to server"})
+    assert failed.error == "unable to connect to server" and failed.received_bytes == 0
+
+
+def test_interface_counters_from_proc_net_dev():
+    text = (
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n"
+        "    lo:     100       1    0    0    0     0          0         0      100       1"
+        "    0    0    0     0       0          0\n"
+        "  wlan: 5000 50 0 0 0 0 0 0 70000 60 0 0 0 0 0 0\n"
+    )
+    assert parse_net_dev(text) == {"lo": (100, 100), "wlan": (5000, 70000)}
