@@ -239,9 +239,9 @@ def loss_sentence(key: str, b: dict[str, Any], iperf_lost: int) -> str:
         f"{k['in_wlan_link_at_cut']} were in the wlan link when its carrier went (sent in the "
         f"last {_v(b['oldest_lost_at_cut_ms_before_cut'])} before the cut), "
         f"{k['in_mn_at_switch']} never appeared on an uplink (sent while the flow's rule still "
-        f"pointed at the dead wlan port), {k['lte_before_ba']} left by lte before the BA (the HA had not bound "
-        f"the new CoA yet), {k['wlan_congestion']} + {k['lte_after_ba']} were congestion losses "
-        "in the emulated links' queues (wlan, lte) at other times."
+        f"pointed at the dead wlan port), {k['lte_before_ba']} left by lte before the BA (the HA "
+        f"had not bound the new CoA yet), {k['wlan_congestion']} + {k['lte_after_ba']} were "
+        "congestion losses in the emulated links' queues (wlan, lte) at other times."
     )
 
 
