@@ -66,6 +66,9 @@ from sdnmip.core.types import (
 )
 
 Action = Any  # an os-ken message (untyped) or an AgentRequest
+# The ingress table-miss rule (table, priority, cookie kind): in a dump, it shows the switch
+# kept the tables we gave it (the app shell's canary is the same rule).
+CANARY = (int(pl.TableId.INGRESS), pl.PRIO_MISS, pl.CookieKind.STATIC)
 # RFC 4443/4861/4191/3810: MLD and Neighbor Discovery are link-local plumbing, not flows.
 ICMPV6_NOT_FLOWS = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 
@@ -114,6 +117,7 @@ class MnLogic:
         self.adoption = adopt.AdoptionReport()  # of the last reconciliation, for the shell's log
         self._switch_known = False  # a reconciliation has run: the flow table is complete
         self._agent: _AgentView | None = None  # None until the agent's first snapshot
+        self._unseen: dict[IPv6Address, bool] = {}  # claims (True), releases before it
         self._claims_synced = False  # the claims were reconciled with the last agent snapshot
         for e in self.flows:
             if e.end_at is not None:
@@ -167,18 +171,44 @@ class MnLogic:
         rebuilt from them and kept (adopt.py; rules that do not check out are deleted, with the
         reason in `self.adoption`). Rules with foreign cookies (the testbed's plumbing, another
         controller's) or with our cookie but no longer expected (flows that ended while we were
-        away) are deleted; missing rules are added (a persisted flow whose rules expired meanwhile
-        gets them back and ages out again if it is dead); rules whose actions changed are
-        modified in place. Once the agent's snapshot is known too, HoA claims are reconciled
-        (`_sync_claims`). The result is the same whether it runs once or twice.
+        away) are deleted. A persisted flow none of whose rules is left ended while we were away
+        (both idled out) if the switch kept its tables (our table-miss rule is in the dump): it
+        ends now and releases its HoA. Otherwise missing rules are added (a flow that lost one
+        rule gets it back; after a switch lost its tables every flow gets its rules back and
+        ages out again if it is dead); rules whose actions changed are modified in place. Once
+        the agent's snapshot is known too, HoA claims are reconciled (`_sync_claims`). The
+        result is the same whether it runs once or twice.
         """
         dump = list(dump)  # read twice: adoption, then the diff
         out: list[Action] = []
         for e in list(self.flows):
             if e.uplink not in self.uplinks:  # the uplink left the configuration
                 out += self._end_flow(e.flow_id, "uplink removed")
+        on_switch: dict[int, list[ofmsg.FlowStatView]] = {}  # flow id -> its rules
+        kept_tables = False
+        for stat in dump:
+            parsed = pl.parse_cookie(stat.cookie)
+            if parsed is None:
+                continue
+            if parsed[0] in pl.FLOW_KINDS:
+                on_switch.setdefault(parsed[1], []).append(stat)
+            elif (stat.table_id, stat.priority, parsed[0]) == CANARY:
+                kept_tables = True
         down_only: set[int] = set()
-        out += self._adopt(now, dump, down_only)
+        unknown = {
+            fid: rules
+            for fid, rules in on_switch.items()
+            if fid >= self._adopt_from and fid not in self.flows
+        }
+        out += self._adopt(now, unknown, down_only)
+        if kept_tables:
+            # The switch kept its tables (our table-miss rule is there), so a flow none of
+            # whose rules is left has ended: both idled out (or were deleted) while we were
+            # away, and the flow-removed messages went nowhere. After a switch that lost its
+            # tables, every flow gets its rules back instead.
+            for e in list(self.flows):
+                if e.flow_id not in on_switch:
+                    out += self._end_flow(e.flow_id, "gone while away")
         expected: dict[RuleKey, Any] = {}
         owner: dict[RuleKey, RuleState] = {}
         keep: dict[int, FlowEntry] = {}  # cookies of live flows' rules we cannot rebuild yet
@@ -215,9 +245,13 @@ class MnLogic:
         return out
 
     def _adopt(
-        self, now: float, dump: Sequence[ofmsg.FlowStatView], down_only: set[int]
+        self,
+        now: float,
+        unknown: Mapping[int, Sequence[ofmsg.FlowStatView]],
+        down_only: set[int],
     ) -> list[Action]:
-        """Take over the flows of the dump created after our snapshot (see `reconcile`).
+        """Take over the flows of the dump created after our snapshot (see `reconcile`):
+        `unknown` holds the rules of each such flow id.
 
         A flow that has the 5-tuple of a live one replaces it: ids only grow, so the live one
         is older, and it must have ended (the old controller never has two live flows with one
@@ -225,17 +259,9 @@ class MnLogic:
         claims are reconciled.
         """
         report = self.adoption = adopt.AdoptionReport()
-        found: dict[int, list[ofmsg.FlowStatView]] = {}
-        for stat in dump:
-            parsed = pl.parse_cookie(stat.cookie)
-            if parsed is None or parsed[0] not in pl.FLOW_KINDS:
-                continue
-            fid = parsed[1]
-            if fid >= self._adopt_from and fid not in self.flows:
-                found.setdefault(fid, []).append(stat)
         out: list[Action] = []
-        for fid in sorted(found):
-            r = adopt.rebuild(fid, found[fid], self.cfg, self.rules, self._adopted_uplink)
+        for fid in sorted(unknown):
+            r = adopt.rebuild(fid, unknown[fid], self.cfg, self.rules, self._adopted_uplink)
             if isinstance(r, adopt.Rejected):
                 report.rejected.append(r)
                 self.stats["adoptions_refused"] += 1
@@ -586,20 +612,31 @@ class MnLogic:
     # -- HoA claims at the agent ----------------------------------------------------------------
 
     def _claim_request(self, hoa: IPv6Address) -> ClaimHoa:
-        if self._agent is not None:
-            self._agent.claimed.add(hoa)
+        self._note_request(hoa, claimed=True)
         return ClaimHoa(hoa)
 
     def _release_request(self, hoa: IPv6Address) -> ReleaseHoa:
-        if self._agent is not None:
-            self._agent.claimed.discard(hoa)
+        self._note_request(hoa, claimed=False)
         return ReleaseHoa(hoa)
+
+    def _note_request(self, hoa: IPv6Address, *, claimed: bool) -> None:
+        """Keep the agent view as it will be once our queued requests are done. Before the
+        first snapshot, remember them: that snapshot may predate them."""
+        if self._agent is None:
+            self._unseen[hoa] = claimed
+        elif claimed:
+            self._agent.claimed.add(hoa)
+        else:
+            self._agent.claimed.discard(hoa)
 
     def _agent_hoas(self, ev: AgentHoas) -> list[Action]:
         """The agent's snapshot (it (re)subscribed): reconcile the claims now if the flow table
         is complete, else after the first reconciliation with the switch (either may come
         first after a restart)."""
         self._agent = _AgentView(ev)
+        for hoa, claimed in self._unseen.items():
+            self._note_request(hoa, claimed=claimed)
+        self._unseen.clear()
         self._claims_synced = False
         return self._sync_claims() if self._switch_known else []
 

@@ -409,3 +409,34 @@ def test_an_adopted_hoa_bound_elsewhere_than_its_rules_say_takes_its_flows_along
     assert rig.flow_for(CN1, 8080).uplink == "lte"
     out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080, flags=ACK))
     assert out.packet_ins == [] and out.only()[0] == ILTE
+
+
+@ORDERS
+def test_a_persisted_flow_whose_rules_idled_out_while_away_ends_and_releases_its_hoa(
+    agent_first: bool,
+) -> None:
+    rig, agent, _ = _start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443))
+    settle(rig, agent)
+    gone, kept = rig.flow_for(CN1, 80), rig.flow_for(CN1, 443)
+    snap = rig.logic.snapshot()  # both flows in it
+    rig.switch.apply(ofmsg.delete_by_cookie(pl.cookie(pl.CookieKind.FLOW_UP, gone.flow_id),
+                                            pl.FLOW_COOKIE_MASK))  # fmt: skip
+    rig.switch.removed.clear()  # both its rules idled out while no controller listened
+    table = rig.switch.signature()
+    restart(rig, snap, agent, agent_first=agent_first)
+    assert [e.flow_id for e in rig.logic.flows] == [kept.flow_id]
+    assert rig.switch.signature() == table  # nothing put back
+    assert rig.take_agent() == [ReleaseHoa(gone.hoa)]
+    assert not rig.logic.hoas.is_held(gone.hoa)
+
+
+def test_after_a_switch_lost_its_tables_every_persisted_flow_gets_its_rules_back() -> None:
+    from .fakeoftable import FakeOFTable
+
+    rig, agent, _ = _start(hoa_per_flow=True)
+    snap = rig.logic.snapshot()
+    expected = rig.switch.signature()
+    rig.switch = FakeOFTable(rig.now)  # OVS restarted: no rules at all, not even the canary
+    restart(rig, snap, agent, agent_first=True)
+    assert rig.switch.signature() == expected and rig.take_agent() == []
