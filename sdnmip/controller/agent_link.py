@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdnmip.controller.config import (
     AgentEvent,
+    AgentHoas,
     AgentRequest,
     BindFailed,
     BindHoas,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdnmip.controller.agent")
 
+# Roles in which the agent counts a HoA as the controller's (claimed, not yet released).
+CLAIMED_ROLES = frozenset({api.Role.IN_USE, api.Role.FAILED})
 RECONNECT_MIN = 0.1  # seconds; doubles up to RECONNECT_MAX while the agent is away
 RECONNECT_MAX = 2.0
 SEND_ATTEMPTS = 5  # a request is retried across this many reconnects before it is given up
@@ -45,7 +48,9 @@ SEND_ATTEMPTS = 5  # a request is retried across this many reconnects before it 
 
 class AgentTranslator:
     """Agent snapshot/events -> the logic's events (pure; remembers where each HoA is bound,
-    because the agent's pool event lists spares without their uplinks). Addresses are handed
+    because the agent's pool event lists spares without their uplinks). A snapshot ends with
+    `AgentHoas`, the HoAs the agent counts as claimed, for the logic to reconcile its claims
+    with (after a restart of either process). Addresses are handed
     over as packet.address objects (equal to IPv6Address, hashed once: the flow tables hash
     them many times per new flow)."""
 
@@ -60,6 +65,8 @@ class AgentTranslator:
             out += self._binding(h)
         self.spares = tuple(address(h.packed) for h in snap.spares)
         out.append(self._pool())
+        claimed = frozenset(address(h.hoa.packed) for h in snap.hoas if h.role in CLAIMED_ROLES)
+        out.append(AgentHoas(claimed, tuple(self.bound_at.items())))
         return out
 
     def event(self, kind: api.EventKind, data: Any) -> list[AgentEvent]:

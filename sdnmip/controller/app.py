@@ -6,7 +6,8 @@ encode, bundle multi-flow changes, one write per batch), switch requests with de
 (flow/port stats, barriers; a failure names the request), reconciliation on every (re)connect,
 and the green threads for the logic's deadline timer, stats polling, the canary check,
 debounced persistence. Agent events come in through `agent_event` (called by
-the agent link's reader), agent requests go out through the agent link's queue.
+the agent link's reader), agent requests go out through the agent link's queue. The agent and
+the switch may connect in either order: the logic reconciles HoA claims once it has both.
 Must not: decide anything. Every handler looks up the logic, calls it with `now`
 (time.monotonic()) and sends what it returns, in order (Faucet's faucet.py/valve_ryuapp.py).
 
@@ -36,6 +37,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from sdnmip.controller import ofmsg, ofstats, ofwire
 from sdnmip.controller import pipeline as pl
+from sdnmip.controller.adopt import AdoptionReport
 from sdnmip.controller.bridge import BridgePorts, BridgeSpec
 from sdnmip.controller.config import AgentEvent, BindHoas, ClaimHoa, ReleaseHoa
 from sdnmip.controller.facade import SwitchRequestFailed
@@ -55,6 +57,7 @@ SWITCH_FLOW_MODS_PER_S = 5000.0  # a conservative rate for deadlines of big batc
 PERSIST_SHARE = 20  # snapshot writes take at most 1/20 of the controller's time
 FLUSH_AT = 64  # encoded messages waiting before they are handed over at once (see _flush)
 MAX_XID = 0xFFFFFFFF
+LOGGED_IDS = 20  # flow ids named in one log line
 # The switch's table-miss rule of the ingress table: if a stats poll does not find it, the
 # switch lost our rules (ovs-vswitchd restarted without a reconnect, or someone flushed them).
 CANARY = (int(pl.TableId.INGRESS), pl.PRIO_MISS, pl.cookie(pl.CookieKind.STATIC))
@@ -468,8 +471,10 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             dump = [ofmsg.LazyFlowStat(s) for s in parts]
             with self._lock:
                 actions = self.logic.reconcile(time.monotonic(), dump)
+                adoption = self.logic.adoption
                 xids = self._dispatch(actions, atomic=True)
                 self._changed()
+            _log_adoption(adoption)
             # OVS applies some 10,000 flow-mods per second on one core: allow for that.
             wait = self.timing.request_timeout + len(xids) / SWITCH_FLOW_MODS_PER_S
             self._barrier(xids, "reconciliation", wait)
@@ -488,6 +493,7 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             self.last_reconcile = {
                 "rules": len(dump),
                 "changes": len(actions),
+                "adopted": len(adoption.adopted),
                 "ms": round((time.monotonic() - t0) * 1e3, 1),
             }
             log.info(
@@ -642,6 +648,22 @@ class MnControllerApp(app_manager.OSKenApp):  # type: ignore[misc]
             tpool.execute(self.rt.store.write, b"".join(parts))
             spent = time.monotonic() - t0
             self.counters["snapshots_written"] += 1
+
+
+def _log_adoption(report: AdoptionReport) -> None:
+    """Say which flows the reconciliation took over from the switch, and which rules with our
+    cookie it deleted instead, with the reason (the logic's adopt.py)."""
+    if report.adopted:
+        log.info(
+            "adopted %d flows created after the last snapshot: %s",
+            len(report.adopted),
+            ", ".join(map(str, report.adopted[:LOGGED_IDS]))
+            + (", ..." if len(report.adopted) > LOGGED_IDS else ""),
+        )
+    for fid in report.superseded:
+        log.info("flow %d ended: an adopted flow has its 5-tuple", fid)
+    for r in report.rejected:
+        log.warning("deleting the rules of unknown flow %d: %s", r.flow_id, r.reason)
 
 
 def _link_up(port: Any) -> bool:

@@ -2,7 +2,7 @@
 
 Owns: `LogicConfig` (validated, immutable: addresses, bridge ports, timeouts, Figure 6 options),
 the requests the logic emits for the agent (`ClaimHoa`, `BindHoas`, `ReleaseHoa`) and the events
-it accepts from the agent (`SparePool`, `HoaBound`, `BindFailed`, `UplinkState`).
+it accepts from the agent (`SparePool`, `HoaBound`, `BindFailed`, `UplinkState`, `AgentHoas`).
 Must not: read files or OVSDB (the shell resolves port names to ofports and MACs and builds
 this), or know the RPC encoding (sdnmip/mn_agent/api.py; the shell translates).
 """
@@ -141,4 +141,14 @@ class UplinkState:
     router_mac: str | None = None
 
 
-AgentEvent = SparePool | HoaBound | BindFailed | UplinkState
+@dataclass(frozen=True, slots=True)
+class AgentHoas:
+    """The agent's Home Address Table as of its snapshot (on every (re)subscription): the HoAs
+    it counts as claimed by the controller (in use, including those the HA refused) and the
+    uplink each bound HoA is bound at. The logic reconciles its claims against it."""
+
+    claimed: frozenset[IPv6Address]
+    bound: tuple[tuple[IPv6Address, str], ...] = ()
+
+
+AgentEvent = SparePool | HoaBound | BindFailed | UplinkState | AgentHoas

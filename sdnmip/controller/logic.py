@@ -5,16 +5,19 @@ decision the controller makes: classify a packet-in into a flow (Data Flow Separ
 new flow (policy engine + Figure 6/5), install its two rules and re-send its first packet, notice
 its end (TCP FIN/RST after a linger, idle timeouts of both rules, explicit removal) and release
 its HoA, move flows (one HoA at a time, make-before-break), rescue flows of a dead uplink (all at
-once), re-steer on policy changes, keep counters and rates, and reconcile the switch after a
-controller restart.
+once), re-steer on policy changes, keep counters and rates, reconcile the switch after a
+controller restart (adopting flows created after the last snapshot), and reconcile its HoA
+claims with the agent's.
 Must not: do I/O, read clocks, or import the os-ken event framework. Every method takes `now`
 and parsed facts, and returns a list of actions: OpenFlow messages (datapath=None, from
 ofmsg/pipeline) and agent requests (sdnmip.controller.config.ClaimHoa/BindHoas/ReleaseHoa).
 The shell sends them in order. User mistakes (unknown flow, unusable uplink) raise FlowError.
 
 Helpers: packet.py parses, rules.py builds each rule (checked by pipeline.py), reconcile.py
-diffs expected rules against a dump, icmp6err.py translates ICMPv6 errors, uplinks.py holds the
-run-time uplink state; sdnmip/core holds the tables, Figure 6 and the policy contract.
+diffs expected rules against a dump, adopt.py rebuilds unknown flows from their rules,
+hoa_claims.py compares HoA claims with the agent's, icmp6err.py translates ICMPv6 errors,
+uplinks.py holds the run-time uplink state; sdnmip/core holds the tables, Figure 6 and the
+policy contract.
 
 Ordering: a new flow's flow-mods come before its packet-out, and the packet-out carries the
 rule's own actions (not OFPP_TABLE), so the first packet takes the flow's path whether or not
@@ -29,10 +32,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from ipaddress import IPv6Address
 from typing import Any
 
-from sdnmip.controller import icmp6err, ofmsg, reconcile
+from sdnmip.controller import adopt, hoa_claims, icmp6err, ofmsg, reconcile
 from sdnmip.controller import pipeline as pl
 from sdnmip.controller.config import (
     AgentEvent,
+    AgentHoas,
     BindFailed,
     BindHoas,
     ClaimHoa,
@@ -47,6 +51,7 @@ from sdnmip.controller.reconcile import RuleKey, rule_key
 from sdnmip.controller.rules import Egress, RuleBuilder
 from sdnmip.controller.uplinks import PortCounters, UplinkRuntime
 from sdnmip.core.flows import FlowEntry, FlowTable, RuleState, icmpv6_peer_type
+from sdnmip.core.policy import Policy
 from sdnmip.core.policy_api import PolicyEngine
 from sdnmip.core.redirector import ControllerHoaTable, choose_incoming, choose_outgoing
 from sdnmip.core.types import (
@@ -61,12 +66,26 @@ from sdnmip.core.types import (
 )
 
 Action = Any  # an os-ken message (untyped) or an AgentRequest
+# The ingress table-miss rule (table, priority, cookie kind): in a dump, it shows the switch
+# kept the tables we gave it (the app shell's canary is the same rule).
+CANARY = (int(pl.TableId.INGRESS), pl.PRIO_MISS, pl.CookieKind.STATIC)
 # RFC 4443/4861/4191/3810: MLD and Neighbor Discovery are link-local plumbing, not flows.
 ICMPV6_NOT_FLOWS = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 
 
 class FlowError(ValueError):
     """A northbound request names a flow or uplink that cannot be acted on."""
+
+
+class _AgentView:
+    """The agent's claims and bindings as of its last snapshot (AgentHoas), kept up to date
+    with the claims and releases the logic sends after it."""
+
+    __slots__ = ("bound", "claimed")
+
+    def __init__(self, ev: AgentHoas) -> None:
+        self.claimed: set[IPv6Address] = set(ev.claimed)
+        self.bound: dict[IPv6Address, str] = dict(ev.bound)
 
 
 class MnLogic:
@@ -92,6 +111,14 @@ class MnLogic:
         self._deadlines: list[tuple[float, int]] = []
         self.refused: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        # Flow ids from here on that the table does not know were created after the snapshot
+        # it was restored from: reconciliation adopts them (lower unknown ids ended before it).
+        self._adopt_from = self.flows.next_id
+        self.adoption = adopt.AdoptionReport()  # of the last reconciliation, for the shell's log
+        self._switch_known = False  # a reconciliation has run: the flow table is complete
+        self._agent: _AgentView | None = None  # None until the agent's first snapshot
+        self._unseen: dict[IPv6Address, bool] = {}  # claims (True), releases before it
+        self._claims_synced = False  # the claims were reconciled with the last agent snapshot
         for e in self.flows:
             if e.end_at is not None:
                 heapq.heappush(self._deadlines, (e.end_at, e.flow_id))
@@ -139,16 +166,49 @@ class MnLogic:
         """Make the switch hold exactly the expected rules, touching only what differs.
 
         `dump` is the whole flow-stats reply (every part of the multipart reply to the request
-        `datapath_up` returned). Rules with foreign cookies (the testbed's plumbing, another
+        `datapath_up` returned). Rules of flows created after the snapshot the logic was restored
+        from (our flow cookie, an id not below the snapshot's next id) are adopted: the flow is
+        rebuilt from them and kept (adopt.py; rules that do not check out are deleted, with the
+        reason in `self.adoption`). Rules with foreign cookies (the testbed's plumbing, another
         controller's) or with our cookie but no longer expected (flows that ended while we were
-        away) are deleted; missing rules are added (a persisted flow whose rules expired meanwhile
-        gets them back and ages out again if it is dead); rules whose actions changed are
-        modified in place. The result is the same whether it runs once or twice.
+        away) are deleted. A persisted flow none of whose rules is left ended while we were away
+        (both idled out) if the switch kept its tables (our table-miss rule is in the dump): it
+        ends now and releases its HoA. Otherwise missing rules are added (a flow that lost one
+        rule gets it back; after a switch lost its tables every flow gets its rules back and
+        ages out again if it is dead); rules whose actions changed are modified in place. Once
+        the agent's snapshot is known too, HoA claims are reconciled (`_sync_claims`). The
+        result is the same whether it runs once or twice.
         """
+        dump = list(dump)  # read twice: adoption, then the diff
         out: list[Action] = []
         for e in list(self.flows):
             if e.uplink not in self.uplinks:  # the uplink left the configuration
                 out += self._end_flow(e.flow_id, "uplink removed")
+        on_switch: dict[int, list[ofmsg.FlowStatView]] = {}  # flow id -> its rules
+        kept_tables = False
+        for stat in dump:
+            parsed = pl.parse_cookie(stat.cookie)
+            if parsed is None:
+                continue
+            if parsed[0] in pl.FLOW_KINDS:
+                on_switch.setdefault(parsed[1], []).append(stat)
+            elif (stat.table_id, stat.priority, parsed[0]) == CANARY:
+                kept_tables = True
+        down_only: set[int] = set()
+        unknown = {
+            fid: rules
+            for fid, rules in on_switch.items()
+            if fid >= self._adopt_from and fid not in self.flows
+        }
+        out += self._adopt(now, unknown, down_only)
+        if kept_tables:
+            # The switch kept its tables (our table-miss rule is there), so a flow none of
+            # whose rules is left has ended: both idled out (or were deleted) while we were
+            # away, and the flow-removed messages went nowhere. After a switch that lost its
+            # tables, every flow gets its rules back instead.
+            for e in list(self.flows):
+                if e.flow_id not in on_switch:
+                    out += self._end_flow(e.flow_id, "gone while away")
         expected: dict[RuleKey, Any] = {}
         owner: dict[RuleKey, RuleState] = {}
         keep: dict[int, FlowEntry] = {}  # cookies of live flows' rules we cannot rebuild yet
@@ -157,10 +217,14 @@ class MnLogic:
         for e in self.flows:
             e.up.installed = e.down.installed = True
             for msg, state in self._flow_rules(e):
+                if state is e.up and e.flow_id in down_only:
+                    continue  # its uplink is a guess: the next packet's miss re-installs it
                 k = rule_key(msg)
                 expected[k] = msg
                 owner[k] = state
-            if e.mode is Mode.DIRECT and self.uplinks[e.uplink].egress() is None:
+            if e.flow_id in down_only:
+                e.up.installed = False
+            elif e.mode is Mode.DIRECT and self.uplinks[e.uplink].egress() is None:
                 keep[pl.cookie(pl.CookieKind.FLOW_UP, e.flow_id)] = e
                 e.up.installed = False  # unless the dump shows it
         p = reconcile.plan(expected, dump, keep, live=self.flows)
@@ -171,7 +235,81 @@ class MnLogic:
         for stat in p.kept:
             keep[stat.cookie].up.installed = True
         self.stats["reconciled"] += 1
-        return out + p.messages
+        # Every flow of an earlier incarnation was in this dump: unknown ids from now on are
+        # flows this logic ended itself.
+        self._adopt_from = self.flows.next_id
+        self._switch_known = True
+        out += p.messages
+        if self._agent is not None and (not self._claims_synced or self.adoption.adopted):
+            out += self._sync_claims()
+        return out
+
+    def _adopt(
+        self,
+        now: float,
+        unknown: Mapping[int, Sequence[ofmsg.FlowStatView]],
+        down_only: set[int],
+    ) -> list[Action]:
+        """Take over the flows of the dump created after our snapshot (see `reconcile`):
+        `unknown` holds the rules of each such flow id.
+
+        A flow that has the 5-tuple of a live one replaces it: ids only grow, so the live one
+        is older, and it must have ended (the old controller never has two live flows with one
+        5-tuple). Its HoA is held (ControllerHoaTable.adopt); the agent hears of it when the
+        claims are reconciled.
+        """
+        report = self.adoption = adopt.AdoptionReport()
+        out: list[Action] = []
+        for fid in sorted(unknown):
+            r = adopt.rebuild(fid, unknown[fid], self.cfg, self.rules, self._adopted_uplink)
+            if isinstance(r, adopt.Rejected):
+                report.rejected.append(r)
+                self.stats["adoptions_refused"] += 1
+                continue
+            e = r.entry
+            older: list[FlowEntry] = []
+            for clash in (self.flows.by_key(e.key), self.flows.by_wire(e.wire_key)):
+                if clash is not None and clash not in older:
+                    older.append(clash)
+            for old in older:
+                self.flows.remove(old.flow_id)
+            e.created = e.last_seen = now
+            if e.hoa is not None:
+                e.shared = e.cn in self.flows.cns_on_hoa(e.hoa)
+                e.own_hoa = (
+                    self.cfg.hoa_per_flow
+                    and e.desc.direction is Direction.OUTGOING
+                    and e.hoa != self.hoas.primary
+                    and self.flows.hoa_flow_count(e.hoa) == 0
+                )
+                if e.hoa != self.hoas.primary:
+                    self.hoas.adopt(e.hoa)
+            self.flows.add(e)
+            if not r.has_up:
+                down_only.add(fid)
+            report.adopted.append(fid)
+            self.stats["flows_adopted"] += 1
+            for old in older:
+                report.superseded.append(old.flow_id)
+                out += self._ended(old, "superseded")
+        return out
+
+    def _adopted_uplink(self, hoa: IPv6Address) -> str:
+        """The uplink of an adopted anchored flow whose uplink rule is gone: that of the HoA's
+        other flows, else where the HoA is bound (or wanted), else the first uplink. A HoA
+        whose binding is not known yet takes its flows along when the agent reports it."""
+        other = self.flows.a_flow_on_hoa(hoa)
+        if other is not None:
+            return other.uplink
+        rec = self.hoas.record(hoa)
+        candidates = [] if rec is None else [rec.bound, rec.target]
+        candidates.append(self.hoas.spares().get(hoa))
+        if self._agent is not None:
+            candidates.append(self._agent.bound.get(hoa))
+        for name in candidates:
+            if name is not None and name in self.uplinks:
+                return name
+        return self.cfg.uplinks[0].name
 
     def _flow_rules(self, e: FlowEntry) -> list[tuple[Any, RuleState]]:
         out = [(self.rules.down_rule(e), e.down)]
@@ -254,7 +392,7 @@ class MnLogic:
             )
             if a.claimed:
                 self.hoas.claim(a.hoa)
-                out.append(ClaimHoa(a.hoa))
+                out.append(self._claim_request(a.hoa))
             now_at = self._uplink_now(a.hoa, a.uplink)
             if a.rebind:
                 self._set_target(a.hoa, a.uplink)
@@ -459,14 +597,78 @@ class MnLogic:
         return self._end_flow(flow_id, "removed")
 
     def _end_flow(self, fid: int, why: str) -> list[Action]:
-        e = self.flows.remove(fid)
+        return self._ended(self.flows.remove(fid), why)
+
+    def _ended(self, e: FlowEntry, why: str) -> list[Action]:
+        """A flow just left the table: delete its rules, release its HoA if no flow is left."""
         self.stats[f"flows_ended_{why.replace(' ', '_')}"] += 1
-        out: list[Action] = [pl.delete_flow_rules(fid)]
+        out: list[Action] = [pl.delete_flow_rules(e.flow_id)]
         hoa = e.hoa
         if hoa is not None and hoa != self.hoas.primary and self.flows.hoa_flow_count(hoa) == 0:
             self.hoas.release(hoa)
-            out.append(ReleaseHoa(hoa))
+            out.append(self._release_request(hoa))
         return out
+
+    # -- HoA claims at the agent ----------------------------------------------------------------
+
+    def _claim_request(self, hoa: IPv6Address) -> ClaimHoa:
+        self._note_request(hoa, claimed=True)
+        return ClaimHoa(hoa)
+
+    def _release_request(self, hoa: IPv6Address) -> ReleaseHoa:
+        self._note_request(hoa, claimed=False)
+        return ReleaseHoa(hoa)
+
+    def _note_request(self, hoa: IPv6Address, *, claimed: bool) -> None:
+        """Keep the agent view as it will be once our queued requests are done. Before the
+        first snapshot, remember them: that snapshot may predate them."""
+        if self._agent is None:
+            self._unseen[hoa] = claimed
+        elif claimed:
+            self._agent.claimed.add(hoa)
+        else:
+            self._agent.claimed.discard(hoa)
+
+    def _agent_hoas(self, ev: AgentHoas) -> list[Action]:
+        """The agent's snapshot (it (re)subscribed): reconcile the claims now if the flow table
+        is complete, else after the first reconciliation with the switch (either may come
+        first after a restart)."""
+        self._agent = _AgentView(ev)
+        for hoa, claimed in self._unseen.items():
+            self._note_request(hoa, claimed=claimed)
+        self._unseen.clear()
+        self._claims_synced = False
+        return self._sync_claims() if self._switch_known else []
+
+    def _sync_claims(self) -> list[Action]:
+        """Make the agent's claims match the HoAs live flows use (hoa_claims.py), and let
+        adopted HoAs whose binding we did not know follow the agent's report of it."""
+        view = self._agent
+        if view is None:
+            raise AssertionError("HoA claims reconciled before the agent's snapshot")
+        out: list[Action] = []
+        for hoa, uplink in view.bound.items():
+            rec = self.hoas.record(hoa)
+            if rec is not None and not rec.primary and rec.target is None:
+                out += self._hoa_bound(HoaBound(hoa, uplink))
+        p = hoa_claims.plan(self.hoas, self.flows, view.claimed, self._dedicated_hoas())
+        for hoa in p.claim:
+            out.append(self._claim_request(hoa))
+        for hoa in p.release:
+            if self.hoas.is_held(hoa):
+                self.hoas.release(hoa)
+            out.append(self._release_request(hoa))
+        self.stats["hoas_reclaimed"] += len(p.claim)
+        self.stats["hoas_released_unused"] += len(p.release)
+        self._claims_synced = True
+        return out
+
+    def _dedicated_hoas(self) -> frozenset[IPv6Address]:
+        """HoAs a policy rule pins flows to: kept claimed even while no flow uses them."""
+        rules = getattr(self.policy, "policy", None)  # RuleEngine and SteeringEngine have one
+        if not isinstance(rules, Policy):
+            return frozenset()
+        return frozenset(r.dedicated_hoa for r in rules.rules if r.dedicated_hoa is not None)
 
     # -- moving flows ---------------------------------------------------------------------------
 
@@ -629,6 +831,8 @@ class MnLogic:
             return self._bind_failed(ev)
         if isinstance(ev, UplinkState):
             return self._uplink_state(now, ev)
+        if isinstance(ev, AgentHoas):
+            return self._agent_hoas(ev)
         raise TypeError(f"unknown agent event {ev!r}")
 
     def _hoa_bound(self, ev: HoaBound) -> list[Action]:

@@ -38,6 +38,7 @@ OFPRR_IDLE_TIMEOUT: int = ofp.OFPRR_IDLE_TIMEOUT
 OFPRR_HARD_TIMEOUT: int = ofp.OFPRR_HARD_TIMEOUT
 OFPRR_DELETE: int = ofp.OFPRR_DELETE
 OFPCML_NO_BUFFER: int = ofp.OFPCML_NO_BUFFER
+OFPIT_APPLY_ACTIONS: int = ofp.OFPIT_APPLY_ACTIONS
 OFP_NO_BUFFER: int = ofp.OFP_NO_BUFFER
 OFPP_ANY: int = ofp.OFPP_ANY
 OFPG_ANY: int = ofp.OFPG_ANY
@@ -87,7 +88,7 @@ def output(port: int, max_len: int = OFPCML_NO_BUFFER) -> OFAction:
 
 
 def apply_actions(actions: Sequence[OFAction]) -> OFInstruction:
-    return parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, list(actions))
+    return parser.OFPInstructionActions(OFPIT_APPLY_ACTIONS, list(actions))
 
 
 def goto_table(table_id: int) -> OFInstruction:

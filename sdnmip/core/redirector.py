@@ -124,6 +124,20 @@ class ControllerHoaTable:
         self._held[hoa] = rec
         return rec
 
+    def adopt(self, hoa: IPv6Address) -> HoaRecord:
+        """Hold a HoA that live flows already use (flows adopted from the switch after a
+        restart: the previous controller claimed it after its last snapshot). It starts with
+        its binding unknown (`bound` and `target` None until the agent reports it; the flows
+        then follow it), even if it is still listed as a spare: that uplink predates the flow,
+        which may have re-bound it."""
+        rec = self._held.get(hoa)
+        if rec is not None:
+            return rec
+        if hoa in self._spares:
+            self._pop_spare(hoa)
+        rec = self._held[hoa] = HoaRecord(hoa)
+        return rec
+
     def release(self, hoa: IPv6Address) -> None:
         """Drop a dynamic HoA from the table. The Primary is never freed (patent claim 9)."""
         if hoa == self.primary:

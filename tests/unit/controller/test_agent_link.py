@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
 
 from sdnmip.controller.agent_link import AgentTranslator, Call, calls_for, on_refusal
 from sdnmip.controller.config import (
+    AgentHoas,
     BindFailed,
     BindHoas,
     ClaimHoa,
@@ -51,7 +53,26 @@ def test_a_snapshot_gives_uplinks_bindings_and_the_pool_with_each_spares_uplink(
     assert HoaBound(PRIMARY, "wlan") in events
     assert HoaBound(S1, "wlan") in events
     assert not any(isinstance(e, HoaBound) and e.hoa == S2 for e in events)  # not bound yet
-    assert events[-1] == SparePool(((S1, "wlan"), (S2, None)))
+    assert events[-2] == SparePool(((S1, "wlan"), (S2, None)))
+    assert events[-1] == AgentHoas(frozenset(), ((PRIMARY, "wlan"), (S1, "wlan")))
+
+
+def test_a_snapshot_ends_with_the_hoas_the_agent_counts_as_claimed() -> None:
+    snap = _snapshot()
+    used, failed, held = A("2001:db8:100::3001"), A("2001:db8:100::3002"), A("2001:db8:100::3003")
+    snap = replace(
+        snap,
+        hoas=(
+            *snap.hoas,
+            _hoa(used, api.Role.IN_USE, api.BindingState.BOUND, "lte"),
+            _hoa(failed, api.Role.FAILED, api.BindingState.FAILED, "wlan"),
+            _hoa(held, api.Role.HELD, api.BindingState.BOUND, "wlan"),
+        ),
+    )
+    last = AgentTranslator().snapshot(snap)[-1]
+    assert isinstance(last, AgentHoas)
+    assert last.claimed == {used, failed}  # not the Primary, the spares or the released one
+    assert dict(last.bound) == {PRIMARY: "wlan", S1: "wlan", used: "lte", held: "wlan"}
 
 
 def test_a_binding_event_reports_bound_and_failed_and_refreshes_the_pool_for_spares() -> None:
