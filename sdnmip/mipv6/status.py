@@ -30,11 +30,11 @@ class BindingAckStatus(enum.IntEnum):
     DUPLICATE_ADDRESS_DETECTION_FAILED = 134
     SEQUENCE_NUMBER_OUT_OF_WINDOW = 135
     EXPIRED_HOME_NONCE_INDEX = 136
-    EXPIRED_CAREOF_NONCE_INDEX = 137
+    EXPIRED_CARE_OF_NONCE_INDEX = 137
     EXPIRED_NONCES = 138
     REGISTRATION_TYPE_CHANGE_DISALLOWED = 139
-    MIPV6_ID_MISMATCH = 144  # RFC 4285: replay-protection timestamp/identification mismatch
-    MIPV6_MESG_ID_REQD = 145  # RFC 4285: replay protection option required
+    MIPV6_ID_MISMATCH = 144  # RFC 4285 §6: timestamp not close enough/not newer (HA's time in BA)
+    MIPV6_MESG_ID_REQD = 145  # RFC 4285 §6: replay-protection (timestamp) option missing
     MIPV6_AUTH_FAIL = 146  # RFC 4285: authentication option missing or wrong
 
 
