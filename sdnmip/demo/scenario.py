@@ -53,7 +53,7 @@ class Step:
 class Scenario:
     name: str
     steps: tuple[Step, ...]
-    duration: float  # how long the flows run (iperf3 -t)
+    duration: float  # how long the flows run (iperf3 -t: whole seconds, it drops a fraction)
     # After a step, traffic takes this long to settle on its new uplink (a BU/BA round trip over
     # lte, TCP recovering from losses at the cut); phases are judged after it.
     settle: float
@@ -146,4 +146,4 @@ def _steps(
 # The restored phase is longer than the others: the flows are back on wlan after the failback
 # delay and its margin, and the phase is judged over the seconds after that.
 FULL = Scenario("full", _steps(7.0, 17.0, 27.0, 37.0), duration=48.0, settle=2.0)
-QUICK = Scenario("quick", _steps(4.0, 9.0, 14.0, 19.0), duration=27.5, settle=2.0)
+QUICK = Scenario("quick", _steps(4.0, 9.0, 14.0, 19.0), duration=28.0, settle=2.0)

@@ -20,6 +20,7 @@ def test_quick_takes_the_full_scenarios_steps_in_the_same_order_only_sooner():
         restore = sc.step(Act.RESTORE)
         assert restore.settle is not None and restore.settle > sc.failback_after
         assert restore.at + restore.settle + 2.0 < sc.duration
+        assert sc.duration == int(sc.duration)  # iperf3 -t takes whole seconds
 
 
 def test_expectations_say_what_each_step_does():
