@@ -322,7 +322,8 @@ def udp_loss(r: Run, key: str, cut: Event, t_ba: float | None) -> dict[str, Any]
             kinds["in_mn_at_switch"] += 1
             continue
         u, t = sent[q]
-        if u == "wlan" and t >= cut.t_call - AT_CUT_S:
+        # Sent on wlan after the cut's window: back on wlan after the restore (failback).
+        if u == "wlan" and cut.t_call - AT_CUT_S <= t <= cut.t_call + AT_CUT_S:
             kinds["in_wlan_link_at_cut"] += 1
             oldest_at_cut = t if oldest_at_cut is None else min(oldest_at_cut, t)
         elif u == "wlan":

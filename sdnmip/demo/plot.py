@@ -34,7 +34,7 @@ STEP_NAMES = {
     Act.POLICY: "policy applied",
     Act.MOVE: "bulk moved\nto wlan (REST)",
     Act.CUT: "wlan cut",
-    Act.RESTORE: "wlan restored\n(flows stay on lte)",
+    Act.RESTORE: "wlan restored\n(failback after 3 s)",
 }
 
 
