@@ -19,6 +19,9 @@ from sdnmip.core.types import IPPROTO_TCP, IPPROTO_UDP
 DEFAULT_IDLE_TIMEOUTS: Mapping[int, int] = {IPPROTO_TCP: 300, IPPROTO_UDP: 60}
 DEFAULT_OTHER_IDLE_TIMEOUT = 30
 DEFAULT_FIN_LINGER = 2.0  # seconds a TCP flow's rules stay after FIN both ways or RST
+# Seconds an uplink that was lost must stay usable before flows go back to it: long enough
+# that a link bouncing at the edge of coverage does not drag flows back and forth.
+DEFAULT_FAILBACK_AFTER = 3.0
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,7 @@ class LogicConfig:
     fin_linger: float = DEFAULT_FIN_LINGER
     primary_use: PrimaryUse = PrimaryUse.AVOID
     hoa_per_flow: bool = False
+    failback_after: float | None = DEFAULT_FAILBACK_AFTER  # None: flows never go back
 
     def __post_init__(self) -> None:
         if not self.home_prefixes:
@@ -69,6 +73,9 @@ class LogicConfig:
             raise ConfigError(f"other_idle_timeout: {self.other_idle_timeout} is not 1..65535 s")
         if not 0 <= self.fin_linger <= 60:
             raise ConfigError(f"fin_linger: {self.fin_linger} is not 0..60 s")
+        fb = self.failback_after
+        if fb is not None and not (isinstance(fb, int | float) and 0 <= fb <= 86_400):
+            raise ConfigError(f"failback_after: {fb!r} is not 0..86400 s or null")
 
     def idle_timeout(self, proto: int) -> int:
         return self.idle_timeouts.get(proto, self.other_idle_timeout)

@@ -5,7 +5,8 @@ decision the controller makes: classify a packet-in into a flow (Data Flow Separ
 new flow (policy engine + Figure 6/5), install its two rules and re-send its first packet, notice
 its end (TCP FIN/RST after a linger, idle timeouts of both rules, explicit removal) and release
 its HoA, move flows (one HoA at a time, make-before-break), rescue flows of a dead uplink (all at
-once), re-steer on policy changes, keep counters and rates, reconcile the switch after a
+once), fail back to an uplink once it has been back for `failback_after`, re-steer on policy
+changes, keep counters and rates, reconcile the switch after a
 controller restart (adopting flows created after the last snapshot), and reconcile its HoA
 claims with the agent's.
 Must not: do I/O, read clocks, or import the os-ken event framework. Every method takes `now`
@@ -107,6 +108,10 @@ class MnLogic:
         self._by_phys = {u.phys_port: u.name for u in cfg.uplinks}
         self._by_tun = {u.tun_port: u.name for u in cfg.uplinks}
         self._views: dict[str, UplinkView] = {}
+        # Failback: uplinks lost (dead) since they were last usable, and when each uplink that
+        # came back will have been usable for `failback_after` (cancelled if it is lost again).
+        self._lost: set[str] = set()
+        self._failback_at: dict[str, float] = {}
         self._refresh_views()
         self._deadlines: list[tuple[float, int]] = []
         self.refused: Counter[str] = Counter()
@@ -144,9 +149,22 @@ class MnLogic:
     def uplink_views(self) -> tuple[UplinkView, ...]:
         return tuple(self._views.values())
 
-    def _refresh_views(self) -> None:
+    def _refresh_views(self, now: float | None = None) -> None:
+        """Rebuild the policy's uplink views; with `now`, also follow losses and returns for
+        failback (callers whose event can change an uplink's usability pass it)."""
         # Keyed by name in configuration order: the policy engine's contract (policy_api).
         self._views = {name: u.view() for name, u in self.uplinks.items()}
+        if now is None:
+            return
+        for name, u in self.uplinks.items():
+            if u.dead:
+                self._lost.add(name)
+                if self._failback_at.pop(name, None) is not None:
+                    self.stats["failbacks_cancelled"] += 1  # lost again within the delay
+            elif u.usable and name in self._lost:
+                self._lost.discard(name)
+                if self.cfg.failback_after is not None:
+                    self._failback_at[name] = now + self.cfg.failback_after
 
     def _usable(self, name: str) -> bool:
         u = self.uplinks.get(name)
@@ -536,13 +554,14 @@ class MnLogic:
 
     def next_deadline(self) -> float | None:
         """When `tick` next has work to do (the shell arms a timer for it)."""
+        failback = min(self._failback_at.values(), default=None)
         while self._deadlines:
             at, fid = self._deadlines[0]
             e = self.flows.get(fid)
             if e is not None and e.end_at == at:
-                return at
+                return at if failback is None else min(at, failback)
             heapq.heappop(self._deadlines)
-        return None
+        return failback
 
     def tick(self, now: float) -> list[Action]:
         out: list[Action] = []
@@ -551,7 +570,7 @@ class MnLogic:
             e = self.flows.get(fid)
             if e is not None and e.end_at == at:
                 out += self._end_flow(fid, "tcp end")
-        return out
+        return out + self._due_failbacks(now)
 
     def flow_removed(
         self, now: float, cookie: int, reason: int, packet_count: int, byte_count: int
@@ -687,7 +706,7 @@ class MnLogic:
             raise FlowError(f"uplink {uplink} is not usable")
         if e.mode is Mode.DIRECT or e.hoa is None:
             raise FlowError(f"flow {flow_id} is direct: its address is the CoA, it cannot move")
-        e.pinned = True
+        e.pinned = uplink
         rec = self.hoas.record(e.hoa)
         if rec is not None and rec.target == uplink and e.uplink == uplink:
             return []  # already there
@@ -702,19 +721,30 @@ class MnLogic:
         computes them); the others want to stay where they are. A pinned flow in `only` is
         decided again and unpinned: the rules that decide it have changed.
         """
+        if only is not None:
+            for fid in only:
+                e = self.flows.get(fid)
+                if e is not None:
+                    e.pinned = None
+        return self._redecide(now, only, toward=None, reason="policy")
+
+    def _redecide(
+        self, now: float, only: Collection[int] | None, toward: str | None, reason: str
+    ) -> list[Action]:
+        """Move HoAs where their flows want to be (see `resteer`). With `toward` (failback),
+        only moves to that uplink are made, and a HoA holding a flow a user pinned goes back
+        to the uplink it was pinned to (if all its pins agree)."""
         wants: dict[IPv6Address, set[str]] = {}
         decided: list[tuple[FlowEntry, Decision]] = []
-        pinned: set[IPv6Address] = set()
+        pins: dict[IPv6Address, set[str]] = {}
         for e in self.flows:
             if e.hoa is None:
                 continue
-            if only is not None:
-                if e.flow_id not in only:
-                    wants.setdefault(e.hoa, set()).add("")  # "keep it where it is"
-                    continue
-                e.pinned = False
-            if e.pinned:
-                pinned.add(e.hoa)
+            if only is not None and e.flow_id not in only:
+                wants.setdefault(e.hoa, set()).add("")  # "keep it where it is"
+                continue
+            if e.pinned is not None:
+                pins.setdefault(e.hoa, set()).add(e.pinned)
                 continue
             d = self.policy.decide(e.desc, self._views, now)
             if d is None or not self._usable(d.uplink):
@@ -722,19 +752,37 @@ class MnLogic:
                 continue
             decided.append((e, d))
             wants.setdefault(e.hoa, set()).add(d.uplink)
+        if toward is not None:
+            wants.update(pins)  # a pin outranks the policy of the flows sharing its HoA
         moves = []
         for hoa, ups in wants.items():
             rec = self.hoas.record(hoa)
-            if hoa in pinned or len(ups) != 1 or rec is None:
+            if (toward is None and hoa in pins) or len(ups) != 1 or rec is None:
                 continue
             (uplink,) = ups
-            if uplink and uplink != rec.target:
+            if not uplink or uplink == rec.target or not self._usable(uplink):
+                continue
+            if toward is None or uplink == toward:
                 moves.append((hoa, uplink))
-        out = self._move(moves, immediate=False, reason="policy")
+        out = self._move(moves, immediate=False, reason=reason)
         for e, d in decided:  # the rule now responsible for where each flow is going
             rec = self.hoas.record(e.hoa) if e.hoa is not None else None
             if rec is not None and rec.target == d.uplink:
                 e.rule_id = d.rule_id
+        return out
+
+    def _due_failbacks(self, now: float) -> list[Action]:
+        """Uplinks back for `failback_after`: flows whose policy (or pin) wants them there
+        return, make-before-break (their rules switch at the BA)."""
+        out: list[Action] = []
+        for name, at in sorted(self._failback_at.items(), key=lambda kv: kv[1]):
+            if at > now:
+                continue
+            del self._failback_at[name]
+            if not self._usable(name):
+                continue  # cannot happen (a loss cancels it); cheap to be sure
+            self.stats["failbacks"] += 1
+            out += self._redecide(now, None, toward=name, reason="failback")
         return out
 
     def _move(
@@ -818,8 +866,8 @@ class MnLogic:
         if u.link_up == link_up:
             return []
         u.link_up = link_up
-        self._refresh_views()
-        return self._rescue(now)
+        self._refresh_views(now)
+        return self._rescue(now) + self._due_failbacks(now)
 
     def agent_event(self, now: float, ev: AgentEvent) -> list[Action]:
         if isinstance(ev, SparePool):
@@ -866,7 +914,7 @@ class MnLogic:
                     out += self._end_flow(fid, "coa changed")
         new_router = ev.router_mac is not None and ev.router_mac != u.router_mac
         u.agent_up, u.coa, u.router_mac, u.reported = ev.up, ev.coa, ev.router_mac, True
-        self._refresh_views()
+        self._refresh_views(now)
         if new_router:
             # Direct flows address the access router itself: follow it (same rule, new MAC).
             egress = u.egress()
@@ -874,7 +922,7 @@ class MnLogic:
                 e = self.flows.get(fid)
                 if e is not None and e.mode is Mode.DIRECT and e.up.installed:
                     out.append(self.rules.up_rule(e, egress, modify=True))
-        return out + self._rescue(now)
+        return out + self._rescue(now) + self._due_failbacks(now)
 
     # -- counters -------------------------------------------------------------------------------
 

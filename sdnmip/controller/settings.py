@@ -61,6 +61,7 @@ def logic_config(cfg: MnConfig, ports: BridgePorts) -> LogicConfig:
         fin_linger=c.tcp_linger,
         primary_use=PrimaryUse.STRICT if c.strict_primary else PrimaryUse.AVOID,
         hoa_per_flow=c.hoa_per_flow,
+        failback_after=c.failback_after,
     )
 
 

@@ -90,7 +90,9 @@ class FlowEntry:
     rule_id: str | None = None
     shared: bool = False  # placed by the pool-exhausted fallback (see redirector.py)
     own_hoa: bool = False  # reserves its HoA: no other flow may join it
-    pinned: bool = False  # moved by a user: resteer leaves it alone
+    # The uplink a user moved it to (move_flow): resteer leaves it alone, and failback takes it
+    # back there when that uplink returns after a loss moved it away.
+    pinned: str | None = None
     created: float = 0.0
     last_seen: float = 0.0
     up: RuleState = field(default_factory=RuleState)
@@ -179,7 +181,7 @@ class FlowEntry:
             rule_id=d["rule_id"],
             shared=bool(d["shared"]),
             own_hoa=bool(d["own_hoa"]),
-            pinned=bool(d["pinned"]),
+            pinned=_pin(d["pinned"], str(d["uplink"])),
             created=float(d["created"]),
             last_seen=float(d["last_seen"]),
             up=RuleState(base_packets=int(d["packets_up"]), base_bytes=int(d["bytes_up"])),
@@ -340,6 +342,19 @@ class FlowTable:
 
 
 _EMPTY: Mapping[IPv6Address, int] = Counter()
+
+
+def _pin(value: object, uplink: str) -> str | None:
+    """A snapshot's `pinned`: the uplink's name, or null. Snapshots written before pins named
+    their uplink hold a bool; a pinned flow of theirs had not been rescued since it was pinned
+    (a rescue never unpinned, but it is the best guess), so it counts as pinned where it is."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return uplink
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"pinned: {value!r} is neither an uplink name nor a boolean")
 
 
 @lru_cache(maxsize=8192)

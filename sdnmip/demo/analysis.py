@@ -20,12 +20,15 @@ from typing import Any
 
 from sdnmip.demo.observe import FlowKey, Series, data_flow
 from sdnmip.demo.record import Event, RunData
-from sdnmip.demo.scenario import EXPECTED, FLOWS, MOVED, Act, FlowSpec
+from sdnmip.demo.scenario import EXPECTED, FAILBACK_MARGIN_S, FLOWS, MOVED, Act, FlowSpec
 
 UPLINKS = ("wlan", "lte")
 SHARE = 0.9  # a flow used an uplink in a phase when that uplink carried >= 90 % of its bytes
 UDP_LOSS_MAX_S = 0.5  # the video may lose at most this much of its stream (at the cut)
 FAILOVER_MAX_S = 3.0  # every flow must be back on the other uplink within this
+# After the restore every flow must be back on wlan within the failback delay plus this (wlan
+# usable again, BU/BA, TCP), and no BU for it may leave before the delay (no early failback).
+FAILBACK_LATE_S = FAILBACK_MARGIN_S + 0.5
 GAP_WINDOW_S = (1.0, 3.0)  # longest silence of a flow looked for in [cut - 1 s, cut + 3 s]
 AT_CUT_S = 1.0  # a lost datagram that left by wlan up to this long before the cut died with it
 EMPTY = Series()
@@ -150,7 +153,7 @@ def analyse(run: RunData) -> dict[str, Any]:
             "iperf3": None if res is None else res.to_dict(),
         }
     for phase, begin, end in sc.phases():
-        settle = sc.settle  # after a step; for `start`, after the connections came up
+        settle = sc.settle_of(phase)  # after a step; for `start`, after the connections came up
         w0, w1 = t0 + begin + settle, t0 + end
         row: dict[str, Any] = {"phase": phase, "from_s": begin + settle, "to_s": end, "flows": {}}
         for key in r.ids:
@@ -166,6 +169,7 @@ def analyse(run: RunData) -> dict[str, Any]:
         summary["failover"] = _failover(r, events[Act.CUT], ends[Act.CUT])
     if Act.RESTORE in events:
         summary["restore"] = _restore(r, events[Act.RESTORE])
+        summary["failback"] = _failback(r, events[Act.RESTORE], ends[Act.RESTORE])
     summary["signalling"] = _signalling(r)
     summary["resets"] = [
         {
@@ -204,7 +208,9 @@ def _event_summary(r: Run, e: Event, until: float) -> dict[str, Any]:
         "label": e.step.label,
         "at_s": round(e.t_call - r.t0, 3),
         "call_ms": round(1000 * (e.t_done - e.t_call), 1),
-        "bus_for": sorted(set(r.bu_owners(e.t_call, e.t_call + r.run.scenario.settle))),
+        "bus_for": sorted(
+            set(r.bu_owners(e.t_call, e.t_call + r.run.scenario.settle_of(e.step.phase)))
+        ),
         "handovers": {},
         "unchanged": {},
     }
@@ -316,7 +322,8 @@ def udp_loss(r: Run, key: str, cut: Event, t_ba: float | None) -> dict[str, Any]
             kinds["in_mn_at_switch"] += 1
             continue
         u, t = sent[q]
-        if u == "wlan" and t >= cut.t_call - AT_CUT_S:
+        # Sent on wlan after the cut's window: back on wlan after the restore (failback).
+        if u == "wlan" and cut.t_call - AT_CUT_S <= t <= cut.t_call + AT_CUT_S:
             kinds["in_wlan_link_at_cut"] += 1
             oldest_at_cut = t if oldest_at_cut is None else min(oldest_at_cut, t)
         elif u == "wlan":
@@ -341,6 +348,16 @@ def _restore(r: Run, e: Event) -> dict[str, Any]:
             usable_at = ts
             break
     return {"wlan_usable_after_ms": _ms(usable_at, e.t_call), "sampled_every_ms": 500}
+
+
+def _failback(r: Run, e: Event, until: float) -> dict[str, Any]:
+    """From the restore (carrier back) to each flow back on wlan: the failback's BU and BA for
+    its HoA and its first packet on wlan, in ms after the restore. The controller waits
+    `failback_after` from the moment wlan is usable again, so the BU cannot come sooner."""
+    out: dict[str, Any] = {"failback_after_s": r.run.scenario.failback_after, "flows": {}}
+    for key in r.ids:
+        out["flows"][key] = _handover(r, key, e.t_call, "lte", "wlan", until=until)
+    return out
 
 
 def _signalling(r: Run) -> dict[str, Any]:
@@ -433,6 +450,31 @@ def check(summary: dict[str, Any], r: Run) -> list[dict[str, Any]]:
                     lost_ms is not None and lost_ms <= 1000 * UDP_LOSS_MAX_S,
                     f"{v['udp_lost_packets']} datagrams lost ({lost_ms} ms of the stream)",
                 )
+    fb = summary.get("failback")
+    if fb is not None:
+        latest_s = fb["failback_after_s"] + FAILBACK_LATE_S
+        early = {
+            k: v["bu_ms"]
+            for k, v in fb["flows"].items()
+            if v["bu_ms"] is not None and v["bu_ms"] < 1000 * fb["failback_after_s"]
+        }
+        late = {
+            k: v["first_packet_on_new_ms"]
+            for k, v in fb["flows"].items()
+            if v["first_packet_on_new_ms"] is None or v["first_packet_on_new_ms"] > 1000 * latest_s
+        }
+        times = ", ".join(
+            f"{k} {v['first_packet_on_new_ms']} ms (BU {v['bu_ms']} ms)"
+            for k, v in fb["flows"].items()
+        )
+        add(
+            f"failback: every flow back on wlan, not before failback_after "
+            f"({fb['failback_after_s']:g} s) and within {latest_s:g} s",
+            not early and not late,
+            f"first packet on wlan after the restore: {times}"
+            + (f"; BU too early: {early}" if early else "")
+            + (f"; late or never: {late}" if late else ""),
+        )
     tcp = [k for k, f in summary["flows"].items() if r.ids[k].spec.proto == "tcp"]
     resets = summary["resets"]
     errors = {

@@ -34,7 +34,7 @@ STEP_NAMES = {
     Act.POLICY: "policy applied",
     Act.MOVE: "bulk moved\nto wlan (REST)",
     Act.CUT: "wlan cut",
-    Act.RESTORE: "wlan restored\n(flows stay on lte)",
+    Act.RESTORE: "wlan restored\n(failback after 3 s)",
 }
 
 
@@ -80,7 +80,7 @@ def draw(run: RunData, summary: dict[str, Any], path: Path) -> None:
     ups = uplink_rates(run, edges)
     flows = flow_rates(r, edges)
     fig, (ax1, ax2, ax3) = plt.subplots(
-        3, 1, figsize=(12, 9.2), sharex=True, gridspec_kw={"height_ratios": [3, 3, 1.2]}
+        3, 1, figsize=(12, 9.5), sharex=True, gridspec_kw={"height_ratios": [3, 3, 1.2]}
     )
     fig.suptitle(_title(run), fontsize=12)
     for u in UPLINKS:
@@ -102,7 +102,7 @@ def draw(run: RunData, summary: dict[str, Any], path: Path) -> None:
     _steps(run, (ax1, ax2, ax3), top * 1.3)
     ax3.set_xlabel("seconds after the flows started")
     ax3.set_xlim(0, run.scenario.duration + 1.0)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.tight_layout(rect=(0, 0.105, 1, 1))
     _figures_footer(fig, summary)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -161,7 +161,7 @@ def _figures_footer(fig: Any, summary: dict[str, Any]) -> None:
     """The measured figures of the summary, under the plot."""
     lines = []
     for ev in summary["events"]:
-        if ev["step"] == "cut":
+        if ev["step"] in ("cut", "restore"):
             continue
         for key, h in ev["handovers"].items():
             stayed = ", ".join(ev["unchanged"])
@@ -189,6 +189,13 @@ def _figures_footer(fig: Any, summary: dict[str, Any]) -> None:
                 f"video lost {video['udp_lost_packets']} datagrams "
                 f"({video['udp_lost_ms_of_stream']} ms of the stream){where}"
             )
+    fb = summary.get("failback")
+    if fb:
+        per = ", ".join(f"{k} {v['first_packet_on_new_ms']} ms" for k, v in fb["flows"].items())
+        lines.append(
+            f"wlan restored: first packet back on wlan after {per} "
+            f"(failback_after {fb['failback_after_s']:g} s)"
+        )
     resets = len(summary["resets"])
     lines.append(
         f"TCP connection resets: {resets or 'none'}.  "

@@ -76,7 +76,7 @@ def verdict_text(s: dict[str, Any]) -> str:
     lines = [f"Result: {passed}/{len(checks)} checks passed."]
     for ev in s["events"]:
         for key, h in ev["handovers"].items():
-            if ev["step"] != "cut":
+            if ev["step"] not in ("cut", "restore"):
                 stayed = ", ".join(ev["unchanged"]) or "none"
                 lines.append(
                     f"  {ev['label']}: {key} {h['from']}->{h['to']}, BA after "
@@ -97,6 +97,13 @@ def verdict_text(s: dict[str, Any]) -> str:
                     f"  {key} lost {v['udp_lost_packets']} datagrams "
                     f"({_v(v['udp_lost_ms_of_stream'])} of the stream)"
                 )
+    fb = s.get("failback")
+    if fb:
+        per = ", ".join(f"{k} {_v(v['first_packet_on_new_ms'])}" for k, v in fb["flows"].items())
+        lines.append(
+            f"  wlan restored: traffic back on wlan after {per} "
+            f"(failback_after {fb['failback_after_s']:g} s)"
+        )
     lines.append(f"  TCP resets: {len(s['resets']) or 'none'}")
     for c in checks:
         if not c["ok"]:
@@ -190,13 +197,27 @@ def markdown(s: dict[str, Any]) -> str:
         for key, v in fo["flows"].items():
             if "udp_loss_breakdown" in v:
                 out += ["", loss_sentence(key, v["udp_loss_breakdown"], v["udp_lost_packets"])]
+    fb = s.get("failback")
+    if fb:
         rs = s.get("restore", {})
         out += [
             "",
-            f"After the restore the northbound reported wlan usable again after "
-            f"{_v(rs.get('wlan_usable_after_ms'))} (sampled every 0.5 s); the flows stay "
-            "on lte (the controller moves flows off an uplink that fails, not back).",
+            "## Failback (wlan restored)",
+            "",
+            f"The northbound reported wlan usable again {_v(rs.get('wlan_usable_after_ms'))} "
+            f"after the restore (sampled every 0.5 s). The controller waits "
+            f"`failback_after` ({fb['failback_after_s']:g} s) from then, and moves each flow "
+            "back make-before-break: BU, BA, then its rules switch. Times in ms after the "
+            "restore.",
+            "",
+            "| flow | BU | BA | first packet on wlan | last packet on lte |",
+            "|---|---:|---:|---:|---:|",
         ]
+        for key, v in fb["flows"].items():
+            out.append(
+                f"| {key} | {_v(v['bu_ms'])} | {_v(v['ba_ms'])} "
+                f"| {_v(v['first_packet_on_new_ms'])} | {_v(v['last_packet_on_old_ms'])} |"
+            )
     out += [
         "",
         "## Flows (iperf3)",

@@ -187,7 +187,11 @@ class Demo:
         policy_dir.mkdir(parents=True)
         (policy_dir / "00-defaults.yaml").write_text(DEFAULT_POLICY)
         stack = MnStack(
-            tb, pool_size=POOL, hold_time=1.0, overrides={"policy": {"dir": str(policy_dir)}}
+            tb,
+            pool_size=POOL,
+            hold_time=1.0,
+            controller={"failback_after": sc.failback_after},
+            overrides={"policy": {"dir": str(policy_dir)}},
         )
         for spec in FLOWS:
             start_server(tb, spec)

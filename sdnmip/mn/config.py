@@ -13,6 +13,7 @@ nested sections), so the schema is written once. Bounds sit in each field's meta
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -124,8 +125,9 @@ class Bridge:
 class Controller:
     """The OpenFlow controller: where it listens for OVS (`tcp:<address>:<port>`), flow idle
     timeouts (s), how long (s) a TCP flow's rules stay after FIN/RST, whether new outgoing flows
-    may never use the Primary HoA (`strict_primary`), and whether each new flow gets its own HoA
-    (Figure 6, `hoa_per_flow`) or flows share the Primary."""
+    may never use the Primary HoA (`strict_primary`), whether each new flow gets its own HoA
+    (Figure 6, `hoa_per_flow`) or flows share the Primary, and how long (s) a lost uplink must
+    be back before flows return to it (`failback_after`; null: they never do)."""
 
     openflow: str = field(default="tcp:127.0.0.1:6653", metadata={"pattern": OPENFLOW_TARGET})
     tcp_idle_timeout: float = field(default=60.0, metadata=_bounds(1, 86_400))
@@ -133,6 +135,7 @@ class Controller:
     tcp_linger: float = field(default=2.0, metadata=_bounds(0, 3600))
     strict_primary: bool = False
     hoa_per_flow: bool = True
+    failback_after: float | None = field(default=3.0, metadata=_bounds(0, 86_400))
 
 
 @dataclass(frozen=True)
@@ -422,6 +425,8 @@ def _value(hint: Any, value: object, path: str, meta: dict[str, Any]) -> Any:
 
 def _in_bounds(value: float, path: str, meta: dict[str, Any]) -> float:
     lo, hi = meta.get("lo"), meta.get("hi")
+    if math.isnan(value):  # YAML `.nan` compares false with any bound
+        raise ConfigError(f"{path}: expected a number, got nan")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{path}: {value} is outside {lo:g}..{hi:g}")  # both set together
     return value

@@ -113,6 +113,12 @@ def pump(tap_fd: int, sock: socket.socket, up: Direction, down: Direction) -> No
                     frame, addr = sock.recvfrom(MAX_FRAME)
                 except BlockingIOError:
                     break
+                except OSError as exc:
+                    # The veth went down (a pulled carrier): the socket reports it once, and
+                    # works again when the device comes back up.
+                    if exc.errno != errno.ENETDOWN:
+                        raise
+                    break
                 if addr[2] != PACKET_OUTGOING:
                     up.offer(now, frame)
         if tap_fd in readable:

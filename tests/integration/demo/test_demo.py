@@ -2,7 +2,8 @@
 
 The demo's report says which events happened and the measured figures; this test checks them
 against the scenario: the flow moved over REST changed uplink and the others did not, the wlan
-cut moved every flow to lte, no TCP connection was reset, UDP loss stayed bounded. It checks
+cut moved every flow to lte, the restore brought every flow back to wlan after the failback
+delay, no TCP connection was reset, UDP loss stayed bounded. It checks
 the report's signalling capture with tshark (the HA's BUs and BAs dissected, nothing malformed)
 and that the plot is a real image. Interrupted (SIGINT mid-scenario, SIGTERM during start-up),
 the demo leaves nothing: no namespace, no process, no state, no report.
@@ -146,6 +147,14 @@ def test_the_demo_runs_the_scenario_and_its_report_shows_it(demo: Demo) -> None:
     assert set(fo) == {"video", "bulk", "upload"}
     assert all(v["ba_status"] == 0 and v["first_packet_on_new_ms"] < 3000 for v in fo.values())
     assert phase(s, "failover") == {"video": "lte", "bulk": "lte", "upload": "lte"}
+    # The restore: every flow failed back to wlan (policy, pin, preference), no sooner than
+    # failback_after and make-before-break (BA, then its packets on wlan).
+    fb = s["failback"]
+    assert set(fb["flows"]) == {"video", "bulk", "upload"}
+    for v in fb["flows"].values():
+        assert v["ba_status"] == 0 and v["bu_ms"] >= 1000 * fb["failback_after_s"]
+        assert v["ba_ms"] <= v["first_packet_on_new_ms"] < 1000 * (fb["failback_after_s"] + 3)
+    assert phase(s, "restored") == {"video": "wlan", "bulk": "wlan", "upload": "wlan"}
     # No TCP connection was reset; UDP loss bounded (at most half a second of the stream).
     assert s["resets"] == []
     assert all(f["iperf3"]["error"] is None for f in s["flows"].values())

@@ -7,7 +7,8 @@ socket (what `sdnmip ha status` prints), retransmissions and gaps from iperf3's 
 One MN serves the module; each test starts from an MN without TCP flows.
 
 Policy of the module (a file in the policy directory, docs/policy.md): TCP to port 5202 goes
-by lte, everything else by wlan. `hoa_per_flow: false`: Figure 6 chooses the HoAs.
+by lte, everything else by wlan. `hoa_per_flow: false`: Figure 6 chooses the HoAs. Test 6 also
+shows failback: flows rescued from a lost uplink return to it once it is back.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ POOL = 4  # an iperf3 test opens two connections; each to the same CN needs its 
 MB = 1 << 20
 LTE_PORT = 5202
 RATE_MBIT = 50  # test 2: the pace of each flow
+FAILBACK_AFTER = 3.0  # controller.failback_after (its default, spelled out for test 6)
+FAILOVER_RUN_S = 20  # test 6: seconds of iperf3 across the loss and the failback
 POLICY = {
     "version": 1,
     "source": "operator",
@@ -65,7 +68,11 @@ def stack(testbed: Testbed) -> Iterator[Any]:
         testbed,
         pool_size=POOL,
         hold_time=1.0,
-        controller={"hoa_per_flow": False, "tcp_linger": 1.0},
+        controller={
+            "hoa_per_flow": False,
+            "tcp_linger": 1.0,
+            "failback_after": FAILBACK_AFTER,
+        },
         overrides={"policy": {"dir": str(policy_dir)}},
     )
     for node, port in (("cn1", 5201), ("cn1", LTE_PORT), ("cn1", 5203), ("cn2", 5201)):
@@ -262,25 +269,54 @@ def test_5_a_connection_from_cn1_to_the_primary_stays_on_the_primary(stack: Any)
     assert server.popen is not None and server.popen.wait(timeout=10) == 0
 
 
-def test_6_pulling_the_carrier_of_lte_moves_its_flows_to_wlan_and_tcp_survives(
+def test_6_pulling_the_carrier_of_lte_moves_its_flows_to_wlan_and_back_and_tcp_survives(
     stack: Any,
 ) -> None:
-    a = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, 5)
-    b = iperf3_client(stack.tb, "mn", CN1, 5201, 5)
+    # Long enough to outlast the move, lte's return (carrier, CoA), failback_after (3 s) and
+    # the BA, with traffic left to show the flows on lte again.
+    a = iperf3_client(stack.tb, "mn", CN1, LTE_PORT, FAILOVER_RUN_S)
+    b = iperf3_client(stack.tb, "mn", CN1, 5201, FAILOVER_RUN_S)
     poll("the lte flows", lambda: len(tcp_flows(stack, LTE_PORT)) == 2 or None)
     time.sleep(1.5)
     assert {f["uplink"] for f in tcp_flows(stack, LTE_PORT)} == {"lte"}
-    ar = stack.tb.topology.access_router("lte")
-    stack.tb.run(ar.node, "ip", "link", "set", "dev", ar.iface, "down")
+    # The router's end goes down keeping its address (keep_addr_on_down): a plain `ip link set
+    # down` there drops its address and routes, and lte would never carry anything again.
+    stack.tb.set_carrier("lte", False)
     try:
         poll("the lte flows to move to wlan", lambda: on_uplink(stack, LTE_PORT, "wlan"))
-        ra, rb = a.result(), b.result()
     finally:
-        stack.tb.run(ar.node, "ip", "link", "set", "dev", ar.iface, "up")
-    assert error(ra) is None and error(rb) is None  # both connections survived
-    assert ra["end"]["sum_received"]["bytes"] > 10 * MB
+        stack.tb.set_carrier("lte", True)
+    t_restore = time.monotonic()
     poll("lte to come back", lambda: all(u["usable"] for u in stack.control("uplinks")) or None,
          timeout=30)  # fmt: skip
+    t_usable = time.monotonic()
+    # Failback: the policy (port 5202 by lte) takes the flows back, no sooner than
+    # failback_after after lte became usable, make-before-break (rules switch at the BA).
+    try:
+        poll("the lte flows to fail back to lte", lambda: on_uplink(stack, LTE_PORT, "lte"),
+             timeout=20)  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\nflows: {tcp_flows(stack, LTE_PORT)}\n"
+            f"controller: {stack.control('status')['logic']}\n{stack.log_tail(40)}"
+        ) from None
+    t_back = time.monotonic()
+    coas = {u["name"]: u["coa"] for u in stack.control("uplinks")}
+    bound = {h: x["careof"] for h, x in stack.ha.bindings().items()}
+    assert {bound[f["hoa"]] for f in tcp_flows(stack, LTE_PORT)} == {coas["lte"]}
+    assert {f["uplink"] for f in tcp_flows(stack, 5201)} == {"wlan"}  # never moved
+    lte_back = bytes_counters(stack.tb, "lte")[1]
+    ra, rb = a.result(), b.result()
+    lte_end = bytes_counters(stack.tb, "lte")[1]
+    assert error(ra) is None and error(rb) is None  # both connections survived both moves
+    assert ra["end"]["sum_received"]["bytes"] > 10 * MB
+    assert lte_end - lte_back > MB, "the flows failed back but lte carried nothing after"
+    # The controller saw lte usable before the poll did: failback_after bounds from below the
+    # time from the carrier's return, not from the poll's view of it.
+    assert t_back - t_restore >= FAILBACK_AFTER, (
+        f"failed back {t_back - t_restore:.1f} s after the carrier returned "
+        f"(usable after {t_usable - t_restore:.1f} s)"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])

@@ -22,8 +22,18 @@ PORT = {"video": 41000, "bulk": 42000, "upload": 43000}
 FLOW_ID = {"video": 1, "bulk": 2, "upload": 3}
 COA = {"wlan": "2001:db8:1::2", "lte": "2001:db8:2::2"}
 HA = "2001:db8:100::1"
-SCENARIO = Scenario("unit", _steps(1.0, 2.0, 3.0, 4.0), duration=5.0, settle=0.2)
+SCENARIO = Scenario(
+    "unit", _steps(1.0, 2.0, 3.0, 4.0, restore_settle=0.6), duration=5.0, settle=0.2,
+    failback_after=0.3,
+)  # fmt: skip
 SWITCH_S = 0.05  # a flow's packets move this long after a step (the BA)
+
+
+def delay(act: Act) -> float:
+    """When a step's handovers start: at once, but the failback after the restore waits."""
+    return SCENARIO.failback_after if act is Act.RESTORE else 0.0
+
+
 PERIOD_S = 0.01
 SIZE = 1000
 
@@ -31,7 +41,7 @@ SIZE = 1000
 def phase_at(t: float) -> str:
     phase = "start"
     for s in SCENARIO.steps:
-        if t >= s.at + SWITCH_S:
+        if t >= s.at + delay(s.act) + SWITCH_S:
             phase = s.phase
     return phase
 
@@ -47,6 +57,7 @@ class Perturb:
     reset_at: float | None = None  # a TCP RST of the bulk flow
     lost: set[int] = field(default_factory=set)  # video datagram counters never received
     not_sent: set[int] = field(default_factory=set)  # video counters never seen on an uplink
+    failback_bu_at: float | None = None  # the failback's BUs this long after the restore
 
 
 def fake_run(p: Perturb | None = None) -> RunData:
@@ -87,18 +98,19 @@ def fake_run(p: Perturb | None = None) -> RunData:
         prev = (
             "start" if s is SCENARIO.steps[0] else SCENARIO.steps[SCENARIO.steps.index(s) - 1].phase
         )
+        at = T0 + s.at + delay(s.act)
+        if s.act is Act.RESTORE and p.failback_bu_at is not None:
+            at = T0 + s.at + p.failback_bu_at
         for key in specs:
             new = EXPECTED[s.phase][key]
             if new == EXPECTED[prev][key]:
                 continue
             bu_seq += 1
-            obs.signals.append(
-                (T0 + s.at + 0.01, new, Signal("BU", COA[new], HA, HOA[key], seq=bu_seq))
-            )
+            obs.signals.append((at + 0.01, new, Signal("BU", COA[new], HA, HOA[key], seq=bu_seq)))
             if key not in p.no_ba:
                 obs.signals.append(
                     (
-                        T0 + s.at + 0.04,
+                        at + 0.04,
                         new,
                         Signal("BA", HA, COA[new], HOA[key], seq=bu_seq, status=0),
                     )

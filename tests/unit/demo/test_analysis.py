@@ -33,8 +33,14 @@ def test_a_run_as_the_scenario_says_passes_every_check():
         "lte",
         "wlan",
         "lte",
-        "lte",
+        "wlan",
     ]
+    # Failback: every flow back on wlan once the delay (0.3 s here) has passed after the restore.
+    fb = s["failback"]
+    assert fb["failback_after_s"] == 0.3
+    assert {k: (v["bu_ms"], v["first_packet_on_new_ms"]) for k, v in fb["flows"].items()} == {
+        k: (310.0, 350.0) for k in ("video", "bulk", "upload")
+    }
 
 
 def test_another_flow_touched_by_the_move_fails():
@@ -75,6 +81,24 @@ def test_a_flow_that_never_reaches_lte_fails_the_failover():
     got = failed(analyse(fake_run(Perturb(plan=dead))))
     assert "failover: every flow carried on by lte" in got
     assert "cut: upload changed uplink wlan -> lte" in got
+
+
+def test_a_flow_that_fails_back_too_early_or_never_fails_the_failback():
+    def early(key: str, t: float) -> str | None:
+        if key == "video" and t >= 4.05:  # at once, not after the failback delay
+            return "wlan"
+        return as_planned(key, t)
+
+    def never(key: str, t: float) -> str | None:
+        if key == "upload" and t >= 3.0:
+            return "lte"
+        return as_planned(key, t)
+
+    name = "failback: every flow back on wlan, not before failback_after (0.3 s) and within 3.3 s"
+    got = failed(analyse(fake_run(Perturb(plan=early, failback_bu_at=0.0))))
+    assert got == [name]
+    got = failed(analyse(fake_run(Perturb(plan=never))))
+    assert name in got and "phase restored: every flow on its expected uplink" in got
 
 
 def test_a_tcp_reset_fails():

@@ -16,6 +16,11 @@ def test_quick_takes_the_full_scenarios_steps_in_the_same_order_only_sooner():
         ats = [s.at for s in sc.steps]
         assert ats == sorted(ats) and ats[-1] + sc.settle < sc.duration
         assert min(b - a for (_, a, b) in sc.phases()) >= 2 * sc.settle
+        # The restored phase is judged for at least 2 s after the flows are back on wlan.
+        restore = sc.step(Act.RESTORE)
+        assert restore.settle is not None and restore.settle > sc.failback_after
+        assert restore.at + restore.settle + 2.0 < sc.duration
+        assert sc.duration == int(sc.duration)  # iperf3 -t takes whole seconds
 
 
 def test_expectations_say_what_each_step_does():
@@ -29,7 +34,8 @@ def test_expectations_say_what_each_step_does():
     assert changed("start", "policy") == {"bulk"}
     assert changed("policy", "moved") == {MOVED.key}
     assert set(EXPECTED["failover"].values()) == {"lte"}
-    assert changed("failover", "restored") == set()
+    assert changed("failover", "restored") == keys  # failback: all back on wlan
+    assert set(EXPECTED["restored"].values()) == {"wlan"}
     assert FULL.step(Act.MOVE).phase == "moved"
 
 

@@ -61,6 +61,12 @@ def test_minimal_file_gets_testbed_defaults():
     assert (t.default_uplink, t.uplink_order, t.pool_size) == ("wlan", ("wlan", "lte"), 2)
 
 
+def test_failback_after_defaults_to_three_seconds_and_null_turns_it_off():
+    assert parse_config(doc()).controller.failback_after == 3.0
+    assert parse_config(doc(controller__failback_after=None)).controller.failback_after is None
+    assert parse_config(doc(controller__failback_after=0)).controller.failback_after == 0.0
+
+
 def test_the_example_deploy_file_is_valid():
     cfg = load_config(REPO / "deploy" / "mn.yaml")
     assert cfg.home.agent == IPv6Address("2001:db8:100::1")
@@ -120,6 +126,9 @@ def test_uplink_order_follows_cost():
         ({"controller__openflow": "tcp:localhost:6653"}, "controller.openflow: 'tcp:localhost"),
         ({"controller__openflow": "tcp:127.0.0.1:70000"}, "controller.openflow: port 70000"),
         ({"controller__strict_primary": "yes"}, "controller.strict_primary: expected true"),
+        ({"controller__failback_after": -1}, "controller.failback_after: -1 is outside 0..86400"),
+        ({"controller__failback_after": "soon"}, "controller.failback_after: expected a number"),
+        ({"controller__failback_after": float("nan")}, "controller.failback_after: expected a"),
         ({"northbound__listen": "[2001:db8::1]:8181"}, "northbound.token_file: required"),
         ({"paths__state_dir": "state"}, "paths.state_dir: 'state' must be an absolute path"),
     ],

@@ -102,6 +102,7 @@ def test_move_hands_the_flow_over_after_the_binding_ack():
     assert egress_port(nb, 40000, 80) == ILTE
     assert egress_port(nb, 40001, 81) == IWLAN  # the other flow stays
     assert nb.get(f"/v1/flows/{f}").body["pinned"] is True
+    assert nb.get(f"/v1/flows/{f}").body["pinned_to"] == "lte"
     assert nb.uplink_of(other) == "wlan"
 
 
