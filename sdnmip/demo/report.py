@@ -257,13 +257,23 @@ def loss_sentence(key: str, b: dict[str, Any], iperf_lost: int) -> str:
     k = b["lost_by_cause"]
     return (
         f"{key}: {b['lost']} datagrams lost by the captures ({iperf_lost} by iperf3): "
-        f"{k['in_wlan_link_at_cut']} were in the wlan link when its carrier went (sent in the "
-        f"last {_v(b['oldest_lost_at_cut_ms_before_cut'])} before the cut), "
+        f"{k['in_wlan_link_at_cut']} were in the wlan link when its carrier went"
+        f"{_oldest_at_cut(b['oldest_lost_at_cut_ms_before_cut'])}, "
         f"{k['in_mn_at_switch']} never appeared on an uplink (sent while the flow's rule still "
         f"pointed at the dead wlan port), {k['lte_before_ba']} left by lte before the BA (the HA "
         f"had not bound the new CoA yet), {k['wlan_congestion']} + {k['lte_after_ba']} were "
         "congestion losses in the emulated links' queues (wlan, lte) at other times."
     )
+
+
+def _oldest_at_cut(ms_before: float | None) -> str:
+    """When the oldest datagram lost in the wlan link at the cut was sent, relative to the cut
+    (the window around the cut includes the moments just after it)."""
+    if ms_before is None:
+        return ""
+    if ms_before >= 0:
+        return f" (the oldest sent {ms_before:g} ms before the cut)"
+    return f" (the oldest sent {-ms_before:g} ms after the cut)"
 
 
 def _dash(x: Any) -> str:

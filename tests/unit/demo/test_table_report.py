@@ -69,3 +69,20 @@ def test_the_plot_is_a_png_of_the_run(tmp_path: Path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack("!II", png[16:24])
     assert (width, height) == (1320, 1045)
+
+
+def test_loss_sentence_places_the_oldest_datagram_lost_at_the_cut_relative_to_it() -> None:
+    from sdnmip.demo.report import loss_sentence
+
+    kinds = {"in_wlan_link_at_cut": 3, "in_mn_at_switch": 1, "lte_before_ba": 2,
+             "wlan_congestion": 0, "lte_after_ba": 0}  # fmt: skip
+    before = {"lost": 6, "lost_by_cause": kinds, "oldest_lost_at_cut_ms_before_cut": 12.5}
+    assert (
+        "3 were in the wlan link when its carrier went (the oldest sent 12.5 ms before the cut)"
+        in (loss_sentence("video", before, 6))
+    )
+    after = dict(before, oldest_lost_at_cut_ms_before_cut=-6.5)
+    assert "(the oldest sent 6.5 ms after the cut)" in loss_sentence("video", after, 6)
+    none = dict(before, lost_by_cause=dict(kinds, in_wlan_link_at_cut=0),
+                oldest_lost_at_cut_ms_before_cut=None)  # fmt: skip
+    assert "0 were in the wlan link when its carrier went, 1 never" in loss_sentence("v", none, 3)
