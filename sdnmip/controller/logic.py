@@ -131,18 +131,26 @@ class MnLogic:
     # -- persistence ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {"flows": self.flows.to_dict(), "hoas": self.hoas.to_dict()}
+        # Uplinks lost and not yet failed back to (also those waiting out `failback_after`): a
+        # restarted controller still owes their flows the return, with the full delay again.
+        lost = sorted(self._lost | set(self._failback_at))
+        return {"flows": self.flows.to_dict(), "hoas": self.hoas.to_dict(), "lost_uplinks": lost}
 
     @classmethod
     def restore(
         cls, cfg: LogicConfig, policy: PolicyEngine, snapshot: Mapping[str, Any]
     ) -> MnLogic:
-        return cls(
+        logic = cls(
             cfg,
             policy,
             FlowTable.from_dict(snapshot["flows"]),
             ControllerHoaTable.from_dict(snapshot["hoas"]),
         )
+        lost = snapshot.get("lost_uplinks", [])  # absent in snapshots of older versions
+        if not isinstance(lost, list) or not all(isinstance(n, str) for n in lost):
+            raise ValueError(f"lost_uplinks: expected a list of uplink names, got {lost!r}")
+        logic._lost = {n for n in lost if n in logic.uplinks}  # a removed uplink is no debt
+        return logic
 
     # -- uplinks --------------------------------------------------------------------------------
 

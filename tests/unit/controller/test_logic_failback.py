@@ -188,3 +188,35 @@ def test_a_snapshot_of_the_old_format_loads_with_pins_where_the_flows_are() -> N
 def test_a_bad_failback_delay_is_refused_naming_the_key(bad: float) -> None:
     with pytest.raises(ConfigError, match="failback_after"):
         make_logic_config(failback_after=bad)
+
+
+def test_a_restarted_controller_still_fails_back_to_an_uplink_lost_before_it() -> None:
+    rig = Rig.start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80))
+    hoa = rig.flow_for(CN1, 80).hoa
+    rig.ack_binds()
+    _lose_wlan(rig)
+    rig.now = 10.0
+    _restore_wlan(rig)  # back, but the controller stops before failback_after has passed
+    snap = rig.logic.snapshot()
+    assert snap["lost_uplinks"] == ["wlan"]
+    # The new process learns the uplinks afresh, wlan usable from the start.
+    again = Rig(MnLogic.restore(rig.logic.cfg, rig.logic.policy, snap), rig.switch, now=11.0)
+    for name in ("wlan", "lte"):
+        again.event(UplinkState(name, True, A(COA[name]), ROUTER_MAC[name]))
+    again.run(again.logic.port_status(again.now, WLAN, True))
+    again.run(again.logic.reconcile(again.now, rig.switch.dump()))
+    assert again.logic.next_deadline() == pytest.approx(14.0)  # the whole delay again
+    again.advance(3.1)
+    assert _binds(again) == [(hoa, "wlan", "failback")]
+    assert again.logic.snapshot()["lost_uplinks"] == []
+
+
+def test_a_snapshot_without_lost_uplinks_loads_and_a_bad_one_is_refused() -> None:
+    rig = Rig.start(hoa_per_flow=True)
+    snap = rig.logic.snapshot()
+    del snap["lost_uplinks"]  # as written before failback
+    assert MnLogic.restore(rig.logic.cfg, rig.logic.policy, snap).snapshot()["lost_uplinks"] == []
+    snap["lost_uplinks"] = "wlan"
+    with pytest.raises(ValueError, match="lost_uplinks"):
+        MnLogic.restore(rig.logic.cfg, rig.logic.policy, snap)
