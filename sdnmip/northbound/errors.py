@@ -29,7 +29,8 @@ class NorthboundError(Exception):
 
 
 class BadRequest(NorthboundError):
-    """The request is malformed: not JSON, not an object, a bad query parameter."""
+    """The request is malformed: not JSON, a duplicate key, NaN/Infinity, a bad query
+    parameter (a JSON body that is not an object is `Invalid`, 422)."""
 
 
 class Unauthorized(NorthboundError):
