@@ -8,7 +8,10 @@ imported only when their subcommand runs, so `sdnmip check-flows` does not pay f
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the signal
 
 # name -> (module, one-line help). Keep sorted by workflow, not alphabetically.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,7 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sdnmip: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    # Modules serving several commands (the northbound client) get the command name first.
-    if getattr(module, "MULTI_COMMAND", False):
-        return int(module.main([name, *rest]))
-    return int(module.main(rest))
+    try:
+        # Modules serving several commands (the northbound client) get the command name first.
+        if getattr(module, "MULTI_COMMAND", False):
+            return int(module.main([name, *rest]))
+        return int(module.main(rest))
+    except BrokenPipeError:
+        # The reader of our output went away (`sdnmip flows --json | head`): stop quietly, as
+        # Unix tools do, instead of a traceback. Python would report the pipe again when it
+        # flushes stdout at exit: point stdout at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
