@@ -157,7 +157,7 @@ class PolicyStore:
     def remove_rule(self, policy: Policy, source: Source, rid: str) -> Policy:
         rs = owner(policy, source, rid)
         if rs is None:
-            raise NotFound(f"there is no {source.value} rule {rid!r}", "id")
+            raise NotFound(f"there is no {source.value} rule {rid!r}", "rule_id")
         if not editable(rs):
             raise _refuse_not_rest(rs, source, rid)
         return policy.remove_rule(source, rid)
@@ -299,7 +299,7 @@ class PolicyStore:
             return policy.update(remove=[rs.origin])
         rid = rule_id(app_id, decl_id)
         if not any(r.id == rid for r in rs.rules):
-            raise NotFound(f"application {app_id!r} has no declaration {decl_id!r}", "id")
+            raise NotFound(f"application {app_id!r} has no declaration {decl_id!r}", "decl_id")
         rules = tuple(r for r in rs.rules if r.id != rid)
         if not rules:
             return policy.update(remove=[rs.origin])
