@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +92,15 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class NorthboundClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError as exc:  # a bad IPv6 literal or port
+            raise ClientError(f"northbound URL {url!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ClientError(f"northbound URL {url!r}: expected http://HOST:PORT (or https://)")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ClientError(f"--timeout {timeout}: expected a positive number of seconds")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
