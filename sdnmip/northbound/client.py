@@ -54,6 +54,8 @@ def endpoint_from_config(path: Path) -> Endpoint:
         raise ClientError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ClientError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError:  # PyYAML's int() of thousands of digits
+        raise ClientError(f"{path}: not valid YAML: a number has thousands of digits") from None
     section = (doc or {}).get("northbound") or {} if isinstance(doc, dict) else {}
     if not isinstance(section, dict):
         raise ClientError(f"{path}: northbound: expected a mapping")
