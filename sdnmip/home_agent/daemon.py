@@ -674,7 +674,7 @@ class HomeAgent:
             try:
                 request = json.loads(line or b"{}")
                 command = request.get("command") if isinstance(request, dict) else None
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, a number too long, nested too deep
                 command = None
             if command == "status":
                 reply: dict[str, Any] = {"ok": True, "status": self.status()}

@@ -368,7 +368,7 @@ class RuleSetFile:
             return policy, []
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             return policy, [f"{self.path}: not JSON ({exc}); the saved rules are ignored"]
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return policy, [f"{self.path}: not a version-{STATE_VERSION} rules file; ignored"]
