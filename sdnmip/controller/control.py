@@ -78,7 +78,7 @@ def handle(facade: ControllerFacade, op: str, args: dict[str, Any]) -> Any:
 def answer(facade: ControllerFacade, line: bytes) -> bytes:
     try:
         req = json.loads(line)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also a number too long, nesting too deep
         return _encode(
             {"id": None, "ok": False, "error": {"code": "bad_request", "message": str(exc)}}
         )

@@ -36,7 +36,7 @@ class SnapshotStore:
             raise StateError(f"{self.path}: cannot read: {exc.strerror}") from None
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise StateError(f"{self.path}: not JSON ({exc})") from None
         if not isinstance(doc, dict) or doc.get("version") != SNAPSHOT_VERSION:
             raise StateError(f"{self.path}: not a version {SNAPSHOT_VERSION} controller snapshot")

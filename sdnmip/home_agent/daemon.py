@@ -83,6 +83,7 @@ from sdnmip.mipv6 import (
 )
 from sdnmip.mipv6.errors import UnsupportedHeaderError
 from sdnmip.mipv6.ext_headers import NH_DSTOPTS, decode_options_header
+from sdnmip.mipv6.lograte import LogThrottle
 from sdnmip.mipv6.options import BindingRefreshAdvice
 from sdnmip.mipv6.status import BindingAckStatus
 
@@ -149,6 +150,7 @@ class HomeAgent:
         self.dp = DataPlane(cfg.home_link, cfg.address, tunnel_check=cfg.tunnel_source_check)
         self.be_limit = TokenBucket(cfg.binding_errors_per_second, BE_BURST)
         self.counters = ShellCounters()
+        self._malformed_log = LogThrottle()
         self.anycasts = {home_agents_anycast(p.prefix) for p in cfg.home_prefixes}
         self.started_wall = time.time()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -303,8 +305,7 @@ class HomeAgent:
                 self._home_address_only(pkt.data, pkt.src, sock.proto, now, wall)
                 continue
             except DecodeError as exc:
-                self.counters.decode_errors += 1
-                log.debug("dropped a packet from %s: %s", pkt.src, exc)
+                self._malformed(now, pkt.src, sock.proto, exc)
                 continue
             msg = d.message
             if isinstance(msg, BindingUpdate):
@@ -345,8 +346,8 @@ class HomeAgent:
             return
         try:
             _, hao, _ = decode_options_header(data, 0, len(data), destination=True)
-        except DecodeError:
-            self.counters.decode_errors += 1
+        except DecodeError as exc:
+            self._malformed(now, src, proto, exc)
             return
         if hao is not None and self.cfg.serves(hao.home_address) is not None:
             self._apply(self.cache.on_unbound_home_address(src, hao.home_address), now, wall)
@@ -356,8 +357,8 @@ class HomeAgent:
         for pkt in sock.drain():
             try:
                 d = decode_from(58, pkt.data, pkt.src, pkt.dst, hop_limit=pkt.hop_limit)
-            except DecodeError:
-                self.counters.decode_errors += 1
+            except DecodeError as exc:
+                self._malformed(now, pkt.src, 58, exc)
                 continue
             msg = d.message
             if isinstance(msg, NeighborAdvertisement | NeighborSolicitation):
@@ -373,6 +374,16 @@ class HomeAgent:
             elif isinstance(msg, HomeAgentAddressDiscoveryRequest) and pkt.dst in self.anycasts:
                 self._apply(self.cache.on_haad_request(pkt.src, msg.identifier), now, wall)
         self._kick()
+
+    def _malformed(self, now: float, src: IPv6Address, proto: int, exc: DecodeError) -> None:
+        """Count a packet the codec refused; a flood of them is one warning per interval."""
+        self.counters.decode_errors += 1
+        what = f"dropped a malformed packet (next header {proto}) from {src}: {exc}"
+        line = self._malformed_log.note(now, what)
+        if line is not None:
+            log.warning("%s", line)
+        else:
+            log.debug("%s", what)
 
     def _on_diverted(self, sock: Receiver) -> None:
         """Reverse-tunnelled packets no binding accepts (nft diverted them, rate-limited)."""
@@ -674,7 +685,7 @@ class HomeAgent:
             try:
                 request = json.loads(line or b"{}")
                 command = request.get("command") if isinstance(request, dict) else None
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, a number too long, nested too deep
                 command = None
             if command == "status":
                 reply: dict[str, Any] = {"ok": True, "status": self.status()}

@@ -146,7 +146,7 @@ def load_keys(path: Path, *, owner_uid: int = 0) -> KeyStore:
         raise KeysFileError(f"keys file {path}: cannot read: {exc.strerror}") from None
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of thousands of digits
         # yaml's message may quote the offending line, which may hold a secret.
         raise KeysFileError(f"keys file {path}: not valid YAML") from None
     return parse_keys(document, str(path))

@@ -232,6 +232,8 @@ def load_config(path: Path | str) -> MnConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{p}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValueError:  # PyYAML's int() of thousands of digits (Python's int digit limit)
+        raise ConfigError(f"{p}: not valid YAML: a number has thousands of digits") from None
     try:
         return parse_config(doc)
     except ConfigError as exc:

@@ -116,7 +116,7 @@ class RpcServer:
     def _dispatch(self, raw: bytes, writer: asyncio.StreamWriter) -> bytes:
         try:
             msg = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # also a number too long, nesting too deep
             return _error(None, ErrorCode.BAD_REQUEST, f"not JSON: {exc}")
         if not isinstance(msg, dict):
             return _error(None, ErrorCode.BAD_REQUEST, "a request is a JSON object")

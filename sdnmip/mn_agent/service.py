@@ -49,6 +49,7 @@ from sdnmip.core.hoa_messages import (
 )
 from sdnmip.core.hoa_table import HomeAddressTable
 from sdnmip.core.iid import RandomIid
+from sdnmip.mipv6.lograte import LogThrottle
 from sdnmip.mn.config import MnConfig
 from sdnmip.mn_agent import api
 from sdnmip.mn_agent.api import (
@@ -134,7 +135,10 @@ class AgentService:
             "bu_sent": Counter(),
             "ba_received": Counter(),
             "be_received": Counter(),
+            "ignored": Counter(),  # packets dropped, by Ignored.kind
         }
+        # A flood of bad packets is one warning per LogThrottle interval per kind, not a line each.
+        self._throttles = {"malformed": LogThrottle(), "unauthenticated": LogThrottle()}
         self.hello = Hello(
             version=api.PROTOCOL_VERSION,
             primary_hoa=cfg.home.primary_hoa,
@@ -190,7 +194,16 @@ class AgentService:
             proto, data, src, dst, self.cred, mps_identifier=self._mps_identifier
         )
         if isinstance(result, Ignored):
-            log.debug("ignored packet on next header %d from %s: %s", proto, src, result.reason)
+            self.counters["ignored"][result.kind] += 1
+            what = (
+                f"dropped a {result.kind} packet (next header {proto}) from {src}: {result.reason}"
+            )
+            throttle = self._throttles.get(result.kind)
+            line = None if throttle is None else throttle.note(self.clock.now(), what)
+            if line is not None:
+                log.warning("%s", line)
+            else:
+                log.debug("%s", what)
             return
         assert isinstance(result, Accepted)
         if result.ha_time is not None:

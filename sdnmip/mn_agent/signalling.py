@@ -85,9 +85,12 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
-    """A received packet the agent drops; `reason` is for the log."""
+    """A received packet the agent drops; `reason` is for the log, `kind` for the counters:
+    "malformed" (the codec refused it), "unauthenticated" (a BA whose MN-HA authenticator is
+    missing or wrong) or "other" (not from the HA, not for the agent)."""
 
     reason: str
+    kind: str = "other"
 
 
 Inbound = Accepted | Ignored
@@ -144,15 +147,18 @@ def parse_inbound(
         else:
             decoded = decode_from(proto, data, src, dst)
     except DecodeError as exc:
-        return Ignored(f"undecodable ({exc})")
+        return Ignored(f"undecodable ({exc})", "malformed")
     msg = decoded.message
     if isinstance(msg, BindingAcknowledgement):
         if proto != NH_ROUTING or decoded.rh2_address is None:
-            return Ignored("BA without a type 2 routing header (the MN is never at home)")
+            return Ignored(
+                "BA without a type 2 routing header (the MN is never at home)", "malformed"
+            )
         if not decoded.verify_mn_ha(cred.key.key):
             return Ignored(
                 f"BA status {msg.status} seq {msg.sequence} for {decoded.rh2_address}: "
-                "MN-HA authenticator missing or wrong (check identity.key_file and spi)"
+                "MN-HA authenticator missing or wrong (check identity.key_file and spi)",
+                "unauthenticated",
             )
         advice = find_option(msg.options, BindingRefreshAdvice)
         ha_time = None

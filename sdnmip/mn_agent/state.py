@@ -91,7 +91,7 @@ class StateStore:
             raise StateError(f"{self.path}: cannot read: {exc.strerror}") from None
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise StateError(f"{self.path}: not valid JSON ({exc}); {_AFRESH}") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             raise StateError(f"{self.path}: not agent state version {STATE_VERSION}; {_AFRESH}")

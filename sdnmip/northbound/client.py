@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,8 @@ def endpoint_from_config(path: Path) -> Endpoint:
         raise ClientError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ClientError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError:  # PyYAML's int() of thousands of digits
+        raise ClientError(f"{path}: not valid YAML: a number has thousands of digits") from None
     section = (doc or {}).get("northbound") or {} if isinstance(doc, dict) else {}
     if not isinstance(section, dict):
         raise ClientError(f"{path}: northbound: expected a mapping")
@@ -90,6 +94,15 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class NorthboundClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError as exc:  # a bad IPv6 literal or port
+            raise ClientError(f"northbound URL {url!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ClientError(f"northbound URL {url!r}: expected http://HOST:PORT (or https://)")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ClientError(f"--timeout {timeout}: expected a positive number of seconds")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout

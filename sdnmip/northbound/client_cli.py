@@ -228,6 +228,10 @@ def _load(where: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ClientError(f"{where}: not valid YAML/JSON: {exc}") from None
+    except ValueError:  # PyYAML's int() of thousands of digits
+        raise ClientError(
+            f"{where}: not valid YAML/JSON: a number has thousands of digits"
+        ) from None
 
 
 # -- formatting -----------------------------------------------------------------------------

@@ -72,6 +72,9 @@ def parse_text(text: str, *, origin: str, context: Context | None = None) -> Loa
         raise PolicyError((), f"not valid YAML: {problem}", origin=origin, line=line) from None
     except yaml.YAMLError as exc:
         raise PolicyError((), f"not valid YAML: {exc}", origin=origin) from None
+    except ValueError:  # PyYAML's int() of thousands of digits (Python's int digit limit)
+        problem = "not valid YAML: a number has thousands of digits"
+        raise PolicyError((), problem, origin=origin) from None
     finally:
         loader.dispose()
     if doc is None:

@@ -157,7 +157,7 @@ class PolicyStore:
     def remove_rule(self, policy: Policy, source: Source, rid: str) -> Policy:
         rs = owner(policy, source, rid)
         if rs is None:
-            raise NotFound(f"there is no {source.value} rule {rid!r}", "id")
+            raise NotFound(f"there is no {source.value} rule {rid!r}", "rule_id")
         if not editable(rs):
             raise _refuse_not_rest(rs, source, rid)
         return policy.remove_rule(source, rid)
@@ -299,7 +299,7 @@ class PolicyStore:
             return policy.update(remove=[rs.origin])
         rid = rule_id(app_id, decl_id)
         if not any(r.id == rid for r in rs.rules):
-            raise NotFound(f"application {app_id!r} has no declaration {decl_id!r}", "id")
+            raise NotFound(f"application {app_id!r} has no declaration {decl_id!r}", "decl_id")
         rules = tuple(r for r in rs.rules if r.id != rid)
         if not rules:
             return policy.update(remove=[rs.origin])
@@ -368,7 +368,7 @@ class RuleSetFile:
             return policy, []
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             return policy, [f"{self.path}: not JSON ({exc}); the saved rules are ignored"]
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return policy, [f"{self.path}: not a version-{STATE_VERSION} rules file; ignored"]

@@ -323,15 +323,15 @@ class RestApp:
             raise Unauthorized("a valid bearer token is required (Authorization: Bearer ...)")
         path = _path(environ)
         if path == OPENAPI_PATH and self.openapi is not None:
-            if method != "GET":
-                raise MethodNotAllowed(f"{method} is not allowed here", None, allow="GET")
+            if method not in ("GET", "HEAD"):
+                raise MethodNotAllowed(f"{method} is not allowed here", None, allow="GET, HEAD")
             return Response(200, self.openapi)
         allowed: list[str] = []
         for r in self.routes:
             m = r.regex.match(path)
             if m is None:
                 continue
-            if r.method != method:
+            if r.method != ("GET" if method == "HEAD" else method):
                 allowed.append(r.method)
                 continue
             req = Request(
@@ -344,6 +344,8 @@ class RestApp:
             )
             return r.handler(self.service, req)
         if allowed:
+            if "GET" in allowed:
+                allowed.append("HEAD")  # answered as GET without the body (RFC 9110 §9.3.2)
             raise MethodNotAllowed(
                 f"{method} is not allowed here (allowed: {', '.join(allowed)})", None,
                 allow=", ".join(allowed),
@@ -414,6 +416,10 @@ def _read_json(environ: Mapping[str, Any], required: bool) -> object:
         raise BadRequest(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", None
         ) from None
+    except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise BadRequest(f"a number in the body is too long: {exc}", None) from None
+    except RecursionError:  # arrays or objects nested thousands deep: no request needs that
+        raise BadRequest("the body is nested too deeply", None) from None
 
 
 class _DuplicateKey(BadRequest):

@@ -216,6 +216,11 @@ class NorthboundService:
                 raise BadRequest(
                     f"unknown query parameter (filters: {', '.join(FLOW_FILTERS)})", key
                 )
+        uplink = filters.get("uplink")
+        if uplink is not None and uplink not in self.settings.uplinks:
+            raise BadRequest(
+                f"no uplink {uplink!r} (uplinks: {', '.join(self.settings.uplinks)})", "uplink"
+            )
         proto = _proto_filter(filters.get("proto"))
         remote = _prefix_filter(filters.get("remote"))
         now = self.clock()

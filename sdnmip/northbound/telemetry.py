@@ -197,6 +197,9 @@ def _signalling(counters: dict[str, dict[str, int]]) -> list[Family]:
          "Binding Acknowledgements received, by status (RFC 6275 6.1.8)", "status"),
         ("be_received", "sdnmip_binding_errors_total",
          "Binding Errors received, by status (RFC 6275 6.1.9)", "status"),
+        ("ignored", "sdnmip_signalling_dropped_total",
+         "Packets on the agent's signalling sockets it dropped, by kind "
+         "(malformed, unauthenticated, other)", "kind"),
     ):  # fmt: skip
         values = counters.get(key) or {}
         out.append(

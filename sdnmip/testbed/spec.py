@@ -486,7 +486,7 @@ def apply_override(document: dict[str, Any], assignment: str) -> None:
         )
     try:
         value = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of thousands of digits
         raise SpecError(f"--set {path}: {raw!r} is not a YAML value") from None
     keys = path.split(".")
     node: Any = document
@@ -514,6 +514,8 @@ def load_document(path: Path | None = None) -> dict[str, Any]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: not valid YAML ({exc})") from None
+    except ValueError:  # PyYAML's int() of thousands of digits
+        raise SpecError(f"{source}: not valid YAML (a number has thousands of digits)") from None
     if not isinstance(document, dict):
         raise SpecError(f"{source}: expected a mapping at the top level")
     return document

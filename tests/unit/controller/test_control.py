@@ -80,3 +80,10 @@ def test_status_and_views_report_the_tables() -> None:
     assert sum(h["flows"] for h in hoas["held"]) == 1
     uplinks = {u["name"]: u for u in ask(facade, "uplinks")["result"]}
     assert uplinks["wlan"]["flows"] == 1 and uplinks["lte"]["usable"]
+
+
+def test_a_number_too_long_or_nesting_too_deep_is_a_bad_request() -> None:
+    facade = ControllerFacade(RigApp(Rig.start()), lambda: True)
+    for line in (b'{"id": 1' + b"9" * 5000 + b"}", b"[" * 5000 + b"]" * 5000):
+        bad = json.loads(answer(facade, line))
+        assert bad["ok"] is False and bad["error"]["code"] == "bad_request"

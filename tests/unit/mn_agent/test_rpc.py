@@ -209,3 +209,15 @@ def test_client_reports_an_absent_or_vanished_agent(tmp_path: Path, served: Serv
         c.hello()
     c.close()
     served.close = lambda: None  # type: ignore[method-assign]
+
+
+def test_a_number_too_long_or_nesting_too_deep_is_a_bad_request(served: Served):
+    answers = _raw(
+        served.path,
+        b'{"id": 1' + b"9" * 5000 + b', "op": "hello"}\n',
+        b"[" * 3000 + b"]" * 3000 + b"\n",
+        b'{"id": "x", "op": "hello"}\n',
+    )
+    codes = [a.get("error", {}).get("code") for a in answers]
+    assert codes == ["bad_request", "bad_request", None]
+    assert all(a["error"]["message"].startswith("not JSON") for a in answers[:2])

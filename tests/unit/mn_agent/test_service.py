@@ -3,6 +3,7 @@ packets: what leaves which uplink, what the HA ends up holding, what the control
 
 from __future__ import annotations
 
+import logging
 from ipaddress import IPv6Address
 
 import pytest
@@ -351,3 +352,25 @@ def test_signalling_counters_count_bus_by_kind_and_bas_by_status():
     from sdnmip.mn_agent.api import Snapshot
 
     assert Snapshot.from_json(h.state()).counters == counters
+
+
+def test_a_flood_of_malformed_packets_is_counted_logged_once_per_interval_and_survived(caplog):
+    h = Harness()
+    h.uplink("wlan")
+    sent = h.out.take()[0]
+    bu = h.ha.decode(sent)
+    good = h.ha.ba(bu, 0, bu.sequence, 40)
+    truncated = good[: len(good) // 2]  # the real decoder refuses it
+    with caplog.at_level(logging.DEBUG, "sdnmip.mn_agent"):
+        for _ in range(500):
+            h.svc.packet(43, truncated, HA, bu.src)
+        h.clock.t += 11.0  # past the report interval: one more line, with the count held back
+        h.svc.packet(43, truncated, HA, bu.src)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert "malformed" in warnings[0] and str(HA) in warnings[0] and "undecodable" in warnings[0]
+    assert "499 more" in warnings[1]
+    assert h.svc.snapshot().counters["ignored"] == {"malformed": 501}
+    assert h.hoas()[str(PRIMARY)]["state"] == "registering"
+    h.svc.packet(43, good, HA, bu.src)  # and the agent goes on
+    assert h.hoas()[str(PRIMARY)]["state"] == "bound"

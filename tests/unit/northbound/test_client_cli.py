@@ -124,6 +124,23 @@ def test_a_northbound_that_is_not_running(capsys):
         NorthboundClient(f"http://127.0.0.1:{port}", timeout=2).get("/v1/status")
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--url", "notaurl"], "'notaurl': expected http://HOST:PORT"),
+        (["--url", "ftp://h:1"], "expected http://HOST:PORT"),
+        (["--url", "http://[bad"], "Invalid IPv6 URL"),
+        (["--url", "http://h:99999"], "Port out of range"),
+        (["--url", "http://127.0.0.1:1", "--timeout", "-1"], "--timeout -1.0"),
+        (["--url", "http://127.0.0.1:1", "--timeout", "nan"], "--timeout nan"),
+    ],
+)
+def test_bad_arguments_are_one_line_not_a_traceback(capsys, args, words):
+    code, out, err = run(capsys, "flows", *args)
+    assert code == 1 and out == ""
+    assert err.startswith("sdnmip flows: ") and words in err and err.count("\n") == 1
+
+
 def test_the_url_and_token_come_from_the_mn_configuration(tmp_path, token_file):
     cfg = tmp_path / "mn.yaml"
     cfg.write_text(f"northbound:\n  listen: '[::]:9000'\n  token_file: {token_file}\n")
