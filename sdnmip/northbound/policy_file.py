@@ -268,10 +268,15 @@ class PolicyDirectory:
         # Remember this state even if it is refused: the same bad files are reported once,
         # and the next edit triggers a new attempt.
         self._snapshot = snapshot
-        return self.reload(running)
+        return self._reload(running)
 
     def reload(self, running: Policy) -> Reload:
-        """Reload now. A bad file refuses the whole reload and `running` stays in force."""
+        """Reload now (SIGHUP, REST). A bad file refuses the whole reload and `running` stays in
+        force. The files as read now count as seen: the poll timer does not load them again."""
+        self._snapshot = scan(self.directory, self._snapshot)
+        return self._reload(running)
+
+    def _reload(self, running: Policy) -> Reload:
         try:
             policy = self._build(running)
         except PolicyError as exc:

@@ -359,3 +359,19 @@ def test_a_missing_directory(tmp_path: Path) -> None:
     gone = files.poll(running)
     assert gone.policy is running and "no such directory" in str(gone.error)
     assert files.poll(running).error is None  # reported once
+
+
+def test_a_requested_reload_is_not_repeated_by_the_poll_timer(tmp_path: Path) -> None:
+    write(tmp_path / "web.yaml", GOOD.replace("{uplink}", "lte"))
+    files = PolicyDirectory(tmp_path, TESTBED)
+    running = files.load(Policy.build())
+    write(tmp_path / "web.yaml", GOOD.replace("{uplink}", "wlan"))
+    result = files.reload(running)  # SIGHUP or POST /v1/policy/reload, before the timer
+    assert result.changed and web_uplink(result.policy) == "wlan"
+    assert not files.pending()
+    assert files.poll(result.policy) == type(result)(result.policy, False, None)
+    # A refused reload on request is not reported a second time by the timer either.
+    write(tmp_path / "web.yaml", GOOD.replace("80", "70000").replace("{uplink}", "lte"))
+    refused = files.reload(result.policy)
+    assert refused.error is not None and not refused.changed
+    assert files.poll(result.policy) == type(result)(result.policy, False, None)
