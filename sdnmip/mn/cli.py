@@ -63,6 +63,16 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"sdnmip mn: {exc}", file=sys.stderr)
         return 1
+    if cfg.northbound.token_file is not None:
+        # The controller reads the token; a bad token file found only there would have the
+        # supervisor restart it again and again. Refuse before starting anything.
+        from sdnmip.northbound.auth import TokenFileError, load_token
+
+        try:
+            load_token(cfg.northbound.token_file)
+        except TokenFileError as exc:
+            print(f"sdnmip mn: {exc}", file=sys.stderr)
+            return 1
     if args.log_dir == "-":
         log_dir = None
     else:
