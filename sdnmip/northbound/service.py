@@ -532,11 +532,14 @@ def _targets(logic: Any) -> dict[int, str | None]:
 
 
 def _moved(logic: Any, before: Mapping[int, str | None]) -> list[dict[str, Any]]:
+    """Flows whose HoA's target changed. `from` is where the flow was going: its uplink, or,
+    when a handover was still waiting for its BA, that handover's target (so a change that
+    calls a pending move off reads lte -> wlan, not wlan -> wlan)."""
     out = []
     for fid, target in sorted(_targets(logic).items()):
         if fid in before and before[fid] != target:
             e = logic.flows.get(fid)
-            out.append({"flow_id": fid, "from": e.uplink, "to": target})
+            out.append({"flow_id": fid, "from": before[fid] or e.uplink, "to": target})
     return out
 
 

@@ -140,3 +140,16 @@ def test_a_flow_moved_by_hand_stays_until_its_rules_change(setup):
     ans = nb.post("/v1/policy/reload")
     assert ans.body["resteered"] == [{"flow_id": web, "from": "lte", "to": "wlan"}]
     assert nb.get(f"/v1/flows/{web}").body["pinned"] is False
+
+
+def test_calling_off_a_handover_still_waiting_for_its_ba_reads_from_its_target(setup):
+    nb, policy, tls, web = setup
+    (policy / "tls.yaml").write_text(TLS_LTE)
+    moved = nb.post("/v1/policy/reload").body["resteered"]
+    assert moved == [{"flow_id": tls, "from": "wlan", "to": "lte"}]
+    # No BA yet: the flow still leaves by wlan, going to lte. The rule goes back to wlan.
+    (policy / "tls.yaml").write_text(TLS_WLAN)
+    back = nb.post("/v1/policy/reload").body["resteered"]
+    assert back == [{"flow_id": tls, "from": "lte", "to": "wlan"}]
+    nb.rig.ack_binds()
+    assert nb.uplink_of(tls) == "wlan"
