@@ -143,7 +143,7 @@ def test_a_flow_moved_by_hand_stays_until_its_rules_change(setup):
 
 
 def test_calling_off_a_handover_still_waiting_for_its_ba_reads_from_its_target(setup):
-    nb, policy, tls, web = setup
+    nb, policy, tls, _web = setup
     (policy / "tls.yaml").write_text(TLS_LTE)
     moved = nb.post("/v1/policy/reload").body["resteered"]
     assert moved == [{"flow_id": tls, "from": "wlan", "to": "lte"}]
