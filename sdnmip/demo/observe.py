@@ -31,12 +31,17 @@ class Series:
 
     times: array[float] = field(default_factory=lambda: array("d"))
     sizes: array[int] = field(default_factory=lambda: array("I"))
-    seqs: array[int] = field(default_factory=lambda: array("L"))  # iperf3 UDP counters
+    # iperf3 UDP counters, aligned with `times` (0, never a counter, where a packet had none:
+    # the client's 4-byte connect datagram); empty for a series without counters (TCP).
+    seqs: array[int] = field(default_factory=lambda: array("L"))
 
     def add(self, ts: float, size: int, seq: int | None = None) -> None:
         self.times.append(ts)
         self.sizes.append(size)
         if seq is not None:
+            missing = len(self.times) - 1 - len(self.seqs)
+            if missing:
+                self.seqs.extend([0] * missing)
             self.seqs.append(seq)
 
     def bytes_between(self, t0: float, t1: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sdnmip.demo.iperf import parse_result
 from sdnmip.demo.netns import parse_net_dev
+from sdnmip.demo.observe import Series
 from sdnmip.demo.scenario import EXPECTED, FLOWS, FULL, MOVED, QUICK, Act
 
 
@@ -72,3 +73,15 @@ def test_interface_counters_from_proc_net_dev():
         "  wlan: 5000 50 0 0 0 0 0 0 70000 60 0 0 0 0 0 0\n"
     )
     assert parse_net_dev(text) == {"lo": (100, 100), "wlan": (5000, 70000)}
+
+
+def test_each_udp_counter_keeps_the_time_its_datagram_left():
+    # iperf3's client first sends a 4-byte connect datagram (no counter) on the same 5-tuple.
+    s = Series()
+    s.add(10.0, 66)
+    for n in (1, 2, 3):
+        s.add(10.0 + n, 1200, n)
+    assert dict(zip(s.seqs, s.times, strict=True)) == {0: 10.0, 1: 11.0, 2: 12.0, 3: 13.0}
+    tcp = Series()
+    tcp.add(1.0, 1500)
+    assert len(tcp.seqs) == 0
