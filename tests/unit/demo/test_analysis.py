@@ -3,6 +3,8 @@ check, and each kind of deviation fails the check that names it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from sdnmip.demo.analysis import analyse, used_uplink
 
 from .fake import SCENARIO, Perturb, as_planned, fake_run
@@ -63,6 +65,20 @@ def test_a_moved_flow_that_stays_put_fails():
     got = failed(analyse(fake_run(Perturb(plan=stuck))))
     assert "phase moved: every flow on its expected uplink" in got
     assert "move: bulk changed uplink lte -> wlan" in got
+
+
+def test_a_move_that_only_happens_at_the_failback_fails():
+    # bulk stays on lte from the policy to the failback: its first packet on wlan, BU and BA
+    # come from the restore step, which must not pass for the move.
+    def late(key: str, t: float) -> str | None:
+        if key == "bulk" and 1.0 <= t < 4.35:
+            return "lte"
+        return as_planned(key, t)
+
+    s = analyse(fake_run(Perturb(plan=late)))
+    assert "move: bulk changed uplink lte -> wlan" in failed(s)
+    move = next(e for e in s["events"] if e["step"] == "move")
+    assert move["handovers"]["bulk"]["first_packet_on_new_ms"] is None
 
 
 def test_a_handover_without_a_binding_acknowledgement_fails():
@@ -131,6 +147,12 @@ def test_too_much_udp_loss_fails():
     assert "video: UDP loss bounded (<= 500 ms of the stream)" in failed(
         analyse(fake_run(Perturb(lost=lots)))
     )
+
+
+def test_a_udp_stream_without_datagram_counts_fails_the_loss_check():
+    run = fake_run()
+    run.iperf["video"] = dataclasses.replace(run.iperf["video"], packets=None, lost_packets=None)
+    assert "video: UDP loss bounded (<= 500 ms of the stream)" in failed(analyse(run))
 
 
 def test_the_uplink_a_flow_used_is_the_one_with_nine_tenths_of_its_bytes():
