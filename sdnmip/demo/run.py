@@ -102,9 +102,12 @@ def main(argv: list[str]) -> int:
     scenario = dataclasses.replace(QUICK if args.quick else FULL, tcp_congestion=args.cc)
     started = time.time()
     out = args.out or Path(f"demo-report-{datetime.now():%Y%m%d-%H%M%S}")
-    if out.exists():
-        print(f"sdnmip demo: {out} already exists: choose another --out", file=sys.stderr)
-        return 2
+    # The report is built in `staging`, which a failed run removes: it must not be anyone's.
+    staging = out.with_name(out.name + ".partial")
+    for path in (out, staging):
+        if path.exists():
+            print(f"sdnmip demo: {path} already exists: choose another --out", file=sys.stderr)
+            return 2
     if os.geteuid() != 0:
         print("sdnmip demo: needs root (network namespaces, Open vSwitch)", file=sys.stderr)
         return 1
@@ -116,7 +119,6 @@ def main(argv: list[str]) -> int:
         print(f"sdnmip demo: {exc}", file=sys.stderr)
         return 1
     display = table.Display(sys.stdout, tty=sys.stdout.isatty() and not args.plain)
-    staging = out.with_name(out.name + ".partial")
     built = False
     run: RunData | None = None
     try:
