@@ -48,12 +48,6 @@ class Client:
     json_path: Path
     started: float  # time.time() when it was started
 
-    def wait(self, deadline: float) -> None:
-        """Until the test is over (it writes its JSON when it exits)."""
-        assert self.proc.popen is not None
-        remaining = max(0.1, deadline - time.monotonic())
-        self.proc.popen.wait(timeout=remaining)
-
 
 def start_client(
     tb: Testbed, spec: FlowSpec, duration: float, out_dir: Path, tcp_congestion: str
