@@ -34,7 +34,7 @@ STEP_NAMES = {
     Act.POLICY: "policy applied",
     Act.MOVE: "bulk moved\nto wlan (REST)",
     Act.CUT: "wlan cut",
-    Act.RESTORE: "wlan restored\n(failback after 3 s)",
+    Act.RESTORE: "wlan restored\n(failback after {failback:g} s)",
 }
 
 
@@ -154,7 +154,8 @@ def _steps(run: RunData, axes: tuple[Any, ...], label_y: float) -> None:
     for act, t in at.items():
         for ax in axes:
             ax.axvline(t, color="black", ls="--", lw=0.9, alpha=0.7)
-        axes[0].text(t + 0.15, label_y, STEP_NAMES[act], va="top", ha="left", fontsize=9)
+        label = STEP_NAMES[act].format(failback=run.scenario.failback_after)
+        axes[0].text(t + 0.15, label_y, label, va="top", ha="left", fontsize=9)
 
 
 def _figures_footer(fig: Any, summary: dict[str, Any]) -> None:

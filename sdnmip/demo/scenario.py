@@ -24,6 +24,10 @@ class Act(StrEnum):
     RESTORE = "restore"  # give it back: the flows fail back to wlan after FAILBACK_AFTER
 
 
+# controller.failback_after of the demo's MN (the MN's default, spelled out).
+FAILBACK_AFTER = 3.0
+
+
 @dataclass(frozen=True)
 class FlowSpec:
     """One stock iperf3 test from the MN to a correspondent: `rate_mbit` for a UDP stream."""
@@ -63,7 +67,7 @@ class Scenario:
     tcp_congestion: str = "cubic"
     # controller.failback_after of the MN in this run: after the restore, wlan must be usable
     # this long before the flows go back to it.
-    failback_after: float = 3.0
+    failback_after: float = FAILBACK_AFTER
 
     def phases(self) -> list[tuple[str, float, float]]:
         """(phase, start, end) in seconds after the flows started, the first one `start`."""
@@ -110,8 +114,6 @@ POLICY_RULES: tuple[dict[str, Any], ...] = (
 # The MN's own default before the policy: every flow by wlan while it is usable, else lte.
 DEFAULT_POLICY = "version: 1\nsource: operator\ndefault: {strategy: {prefer: [wlan, lte]}}\n"
 
-# controller.failback_after of the demo's MN (the MN's default, spelled out).
-FAILBACK_AFTER = 3.0
 # From the restore to every flow back on wlan, beyond the failback delay: wlan usable again
 # (carrier, the agent's CoA), the BU/BA over wlan, TCP settling.
 FAILBACK_MARGIN_S = 2.5
