@@ -230,9 +230,11 @@ class Demo:
                 self._wait_client(c, deadline, sampler, t0)
             self.display.finish()
         finally:
-            for name, cap in captures.items():
-                self.capture_drops[name] = cap.stop()
-            sampler.stop()
+            try:
+                for name, cap in captures.items():
+                    self.capture_drops[name] = cap.stop()
+            finally:
+                sampler.stop()  # also when a capture would not stop
         if sampler.error is not None:
             raise TestbedError(f"the sampler failed: {sampler.error!r}")
         self.staging.mkdir(parents=True)

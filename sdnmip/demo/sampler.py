@@ -26,6 +26,7 @@ from sdnmip.northbound.client import ClientError, NorthboundClient
 PERIOD_S = 0.1
 TABLE_PERIOD_S = 0.5
 READ_CHUNK = 1 << 20
+STOP_TIMEOUT_S = 10.0  # a sample takes well under a second; the REST client times out in 5
 
 
 class Northbound:
@@ -63,8 +64,14 @@ class Sampler(threading.Thread):
         self.error: BaseException | None = None
 
     def stop(self) -> None:
+        """Stop the thread and wait for it; one that does not end is an error, not a leak."""
         self._stop_event.set()
-        self.join(timeout=10)
+        self.join(timeout=STOP_TIMEOUT_S)
+        if self.is_alive():
+            raise RuntimeError(
+                f"the demo's sampler did not stop within {STOP_TIMEOUT_S:g} s: it still holds "
+                f"the namespace {self.namespace}"
+            )
 
     def run(self) -> None:
         try:

@@ -85,3 +85,34 @@ def test_each_udp_counter_keeps_the_time_its_datagram_left():
     tcp = Series()
     tcp.add(1.0, 1500)
     assert len(tcp.seqs) == 0
+
+
+def test_a_sampler_that_does_not_stop_is_reported_not_left_behind(monkeypatch, tmp_path):
+    import threading
+
+    import pytest
+
+    from sdnmip.demo import sampler as mod
+    from sdnmip.demo.observe import Observations
+
+    release = threading.Event()
+
+    class Stuck(mod.Sampler):
+        def run(self) -> None:  # stands for a sample stuck in a system call
+            release.wait(30)
+
+    monkeypatch.setattr(mod, "STOP_TIMEOUT_S", 0.2)
+    s = Stuck("smip-mn", Observations({}), uplinks={}, receivers={},
+              northbound_url="http://127.0.0.1:1")  # fmt: skip
+    s.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"did not stop within 0\.2 s.*smip-mn"):
+            s.stop()
+    finally:
+        release.set()
+        s.join(5)
+    s2 = Stuck("smip-mn", Observations({}), uplinks={}, receivers={},
+               northbound_url="http://127.0.0.1:1")  # fmt: skip
+    release.set()
+    s2.start()
+    s2.stop()  # ends in time: no error
