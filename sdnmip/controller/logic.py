@@ -80,7 +80,8 @@ class FlowError(ValueError):
 
 class _AgentView:
     """The agent's claims and bindings as of its last snapshot (AgentHoas), kept up to date
-    with the claims and releases the logic sends after it."""
+    with the claims and releases the logic sends after it and the bindings it reports after it
+    (HoaBound, BindFailed)."""
 
     __slots__ = ("bound", "claimed")
 
@@ -201,9 +202,10 @@ class MnLogic:
         (both idled out) if the switch kept its tables (our table-miss rule is in the dump): it
         ends now and releases its HoA. Otherwise missing rules are added (a flow that lost one
         rule gets it back; after a switch lost its tables every flow gets its rules back and
-        ages out again if it is dead); rules whose actions changed are modified in place. Once
-        the agent's snapshot is known too, HoA claims are reconciled (`_sync_claims`). The
-        result is the same whether it runs once or twice.
+        ages out again if it is dead); rules whose actions changed are modified in place.
+        Adopted flows on an uplink already known to be lost are rescued. Once the agent's
+        snapshot is known too, HoA claims are reconciled (`_sync_claims`). The result is the
+        same whether it runs once or twice.
         """
         dump = list(dump)  # read twice: adoption, then the diff
         out: list[Action] = []
@@ -266,6 +268,10 @@ class MnLogic:
         self._adopt_from = self.flows.next_id
         self._switch_known = True
         out += p.messages
+        if self.adoption.adopted:
+            # Adopted flows may sit on an uplink the agent reported lost before the switch
+            # reconnected: that uplink's rescue ran before they were known.
+            out += self._rescue(now)
         if self._agent is not None and (not self._claims_synced or self.adoption.adopted):
             out += self._sync_claims()
         return out
@@ -882,8 +888,12 @@ class MnLogic:
             self.hoas.set_pool(ev.spares)
             return []
         if isinstance(ev, HoaBound):
+            if self._agent is not None:  # a HoA adopted later follows its latest binding
+                self._agent.bound[ev.hoa] = ev.uplink
             return self._hoa_bound(ev)
         if isinstance(ev, BindFailed):
+            if self._agent is not None:
+                self._agent.bound.pop(ev.hoa, None)  # as the agent link's translator does
             return self._bind_failed(ev)
         if isinstance(ev, UplinkState):
             return self._uplink_state(now, ev)
