@@ -273,7 +273,7 @@ class MnLogic:
             # reconnected: that uplink's rescue ran before they were known.
             out += self._rescue(now)
         if self._agent is not None and (not self._claims_synced or self.adoption.adopted):
-            out += self._sync_claims()
+            out += self._sync_claims(now)
         return out
 
     def _adopt(
@@ -662,7 +662,7 @@ class MnLogic:
         else:
             self._agent.claimed.discard(hoa)
 
-    def _agent_hoas(self, ev: AgentHoas) -> list[Action]:
+    def _agent_hoas(self, now: float, ev: AgentHoas) -> list[Action]:
         """The agent's snapshot (it (re)subscribed): reconcile the claims now if the flow table
         is complete, else after the first reconciliation with the switch (either may come
         first after a restart)."""
@@ -671,9 +671,9 @@ class MnLogic:
             self._note_request(hoa, claimed=claimed)
         self._unseen.clear()
         self._claims_synced = False
-        return self._sync_claims() if self._switch_known else []
+        return self._sync_claims(now) if self._switch_known else []
 
-    def _sync_claims(self) -> list[Action]:
+    def _sync_claims(self, now: float) -> list[Action]:
         """Make the agent's claims match the HoAs live flows use (hoa_claims.py), and let
         adopted HoAs whose binding we did not know follow the agent's report of it."""
         view = self._agent
@@ -683,7 +683,7 @@ class MnLogic:
         for hoa, uplink in view.bound.items():
             rec = self.hoas.record(hoa)
             if rec is not None and not rec.primary and rec.target is None:
-                out += self._hoa_bound(HoaBound(hoa, uplink))
+                out += self._hoa_bound(now, HoaBound(hoa, uplink))
         p = hoa_claims.plan(self.hoas, self.flows, view.claimed, self._dedicated_hoas())
         for hoa in p.claim:
             out.append(self._claim_request(hoa))
@@ -890,7 +890,7 @@ class MnLogic:
         if isinstance(ev, HoaBound):
             if self._agent is not None:  # a HoA adopted later follows its latest binding
                 self._agent.bound[ev.hoa] = ev.uplink
-            return self._hoa_bound(ev)
+            return self._hoa_bound(now, ev)
         if isinstance(ev, BindFailed):
             if self._agent is not None:
                 self._agent.bound.pop(ev.hoa, None)  # as the agent link's translator does
@@ -898,15 +898,20 @@ class MnLogic:
         if isinstance(ev, UplinkState):
             return self._uplink_state(now, ev)
         if isinstance(ev, AgentHoas):
-            return self._agent_hoas(ev)
+            return self._agent_hoas(now, ev)
         raise TypeError(f"unknown agent event {ev!r}")
 
-    def _hoa_bound(self, ev: HoaBound) -> list[Action]:
+    def _hoa_bound(self, now: float, ev: HoaBound) -> list[Action]:
         self.hoas.set_bound(ev.hoa, ev.uplink)
         rec = self.hoas.record(ev.hoa)
         if rec is None or rec.target != ev.uplink:
             return []  # a spare, or a BA for a binding we no longer want
-        return self._switch_uplink(ev.hoa, ev.uplink)
+        out = self._switch_uplink(ev.hoa, ev.uplink)
+        if self._dead(ev.uplink):
+            # A HoA whose binding we did not know (adopted after a restart) is bound at an
+            # uplink lost meanwhile: its flows must not stay there.
+            out += self._rescue(now)
+        return out
 
     def _bind_failed(self, ev: BindFailed) -> list[Action]:
         self.stats["bind_failed"] += 1

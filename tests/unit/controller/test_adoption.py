@@ -480,3 +480,34 @@ def test_an_adopted_hoa_follows_a_binding_reported_after_the_agents_snapshot() -
     assert rig.flow_for(CN1, 443).uplink == "wlan"
     out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443, flags=ACK))
     assert out.packet_ins == [] and out.only()[0] == IWLAN
+
+
+@ORDERS
+def test_an_adopted_hoa_bound_at_an_uplink_lost_meanwhile_does_not_drag_its_flows_there(
+    agent_first: bool,
+) -> None:
+    """The old controller moved the HoA to lte and died; the BA came, then lte went away. The
+    agent reports the HoA bound at the dead lte: its flows must not follow it there (was: moved
+    onto lte and left there), they stay on wlan and the HoA is bound back to wlan."""
+    rig, agent, snap = _start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080))  # wlan
+    settle(rig, agent)
+    hoa = rig.flow_for(CN1, 8080).hoa
+    agent.bound[hoa] = "lte"
+    rig.logic = MnLogic.restore(rig.logic.cfg, rig.logic.policy, json.loads(json.dumps(snap)))
+    lte_gone = UplinkState("lte", False, None)
+    events = [lte_gone if isinstance(e, UplinkState) and e.name == "lte" else e
+              for e in agent.snapshot()]  # fmt: skip
+    if agent_first:
+        for ev in events:
+            rig.event(ev)
+    rig.run(rig.logic.reconcile(rig.now, rig.switch.dump()))
+    if not agent_first:
+        for ev in events:
+            rig.event(ev)
+    assert rig.flow_for(CN1, 8080).uplink == "wlan"
+    assert (hoa, "wlan") in [
+        b for r in rig.take_agent() if isinstance(r, BindHoas) for b in r.bindings
+    ]
+    out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080, flags=ACK))
+    assert out.packet_ins == [] and out.only()[0] == IWLAN
