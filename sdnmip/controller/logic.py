@@ -80,7 +80,8 @@ class FlowError(ValueError):
 
 class _AgentView:
     """The agent's claims and bindings as of its last snapshot (AgentHoas), kept up to date
-    with the claims and releases the logic sends after it."""
+    with the claims and releases the logic sends after it and the bindings it reports after it
+    (HoaBound, BindFailed)."""
 
     __slots__ = ("bound", "claimed")
 
@@ -201,9 +202,10 @@ class MnLogic:
         (both idled out) if the switch kept its tables (our table-miss rule is in the dump): it
         ends now and releases its HoA. Otherwise missing rules are added (a flow that lost one
         rule gets it back; after a switch lost its tables every flow gets its rules back and
-        ages out again if it is dead); rules whose actions changed are modified in place. Once
-        the agent's snapshot is known too, HoA claims are reconciled (`_sync_claims`). The
-        result is the same whether it runs once or twice.
+        ages out again if it is dead); rules whose actions changed are modified in place.
+        Adopted flows on an uplink already known to be lost are rescued. Once the agent's
+        snapshot is known too, HoA claims are reconciled (`_sync_claims`). The result is the
+        same whether it runs once or twice.
         """
         dump = list(dump)  # read twice: adoption, then the diff
         out: list[Action] = []
@@ -266,8 +268,12 @@ class MnLogic:
         self._adopt_from = self.flows.next_id
         self._switch_known = True
         out += p.messages
+        if self.adoption.adopted:
+            # Adopted flows may sit on an uplink the agent reported lost before the switch
+            # reconnected: that uplink's rescue ran before they were known.
+            out += self._rescue(now)
         if self._agent is not None and (not self._claims_synced or self.adoption.adopted):
-            out += self._sync_claims()
+            out += self._sync_claims(now)
         return out
 
     def _adopt(
@@ -656,7 +662,7 @@ class MnLogic:
         else:
             self._agent.claimed.discard(hoa)
 
-    def _agent_hoas(self, ev: AgentHoas) -> list[Action]:
+    def _agent_hoas(self, now: float, ev: AgentHoas) -> list[Action]:
         """The agent's snapshot (it (re)subscribed): reconcile the claims now if the flow table
         is complete, else after the first reconciliation with the switch (either may come
         first after a restart)."""
@@ -665,9 +671,9 @@ class MnLogic:
             self._note_request(hoa, claimed=claimed)
         self._unseen.clear()
         self._claims_synced = False
-        return self._sync_claims() if self._switch_known else []
+        return self._sync_claims(now) if self._switch_known else []
 
-    def _sync_claims(self) -> list[Action]:
+    def _sync_claims(self, now: float) -> list[Action]:
         """Make the agent's claims match the HoAs live flows use (hoa_claims.py), and let
         adopted HoAs whose binding we did not know follow the agent's report of it."""
         view = self._agent
@@ -677,7 +683,7 @@ class MnLogic:
         for hoa, uplink in view.bound.items():
             rec = self.hoas.record(hoa)
             if rec is not None and not rec.primary and rec.target is None:
-                out += self._hoa_bound(HoaBound(hoa, uplink))
+                out += self._hoa_bound(now, HoaBound(hoa, uplink))
         p = hoa_claims.plan(self.hoas, self.flows, view.claimed, self._dedicated_hoas())
         for hoa in p.claim:
             out.append(self._claim_request(hoa))
@@ -882,21 +888,30 @@ class MnLogic:
             self.hoas.set_pool(ev.spares)
             return []
         if isinstance(ev, HoaBound):
-            return self._hoa_bound(ev)
+            if self._agent is not None:  # a HoA adopted later follows its latest binding
+                self._agent.bound[ev.hoa] = ev.uplink
+            return self._hoa_bound(now, ev)
         if isinstance(ev, BindFailed):
+            if self._agent is not None:
+                self._agent.bound.pop(ev.hoa, None)  # as the agent link's translator does
             return self._bind_failed(ev)
         if isinstance(ev, UplinkState):
             return self._uplink_state(now, ev)
         if isinstance(ev, AgentHoas):
-            return self._agent_hoas(ev)
+            return self._agent_hoas(now, ev)
         raise TypeError(f"unknown agent event {ev!r}")
 
-    def _hoa_bound(self, ev: HoaBound) -> list[Action]:
+    def _hoa_bound(self, now: float, ev: HoaBound) -> list[Action]:
         self.hoas.set_bound(ev.hoa, ev.uplink)
         rec = self.hoas.record(ev.hoa)
         if rec is None or rec.target != ev.uplink:
             return []  # a spare, or a BA for a binding we no longer want
-        return self._switch_uplink(ev.hoa, ev.uplink)
+        out = self._switch_uplink(ev.hoa, ev.uplink)
+        if self._dead(ev.uplink):
+            # A HoA whose binding we did not know (adopted after a restart) is bound at an
+            # uplink lost meanwhile: its flows must not stay there.
+            out += self._rescue(now)
+        return out
 
     def _bind_failed(self, ev: BindFailed) -> list[Action]:
         self.stats["bind_failed"] += 1

@@ -14,7 +14,7 @@ REPORT_INTERVAL = 10.0  # seconds between two reports of the same kind; the firs
 @dataclass(slots=True)
 class LogThrottle:
     """`note(now, what)`: the line to log now (`what`, plus the count held back since the last
-    report), or None while within `interval` of the last report."""
+    report and how long ago that was), or None while within `interval` of the last report."""
 
     interval: float = REPORT_INTERVAL
     last: float | None = None
@@ -24,7 +24,9 @@ class LogThrottle:
         if self.last is not None and now - self.last < self.interval:
             self.held += 1
             return None
-        held, self.held, self.last = self.held, 0, now
-        if held:
-            return f"{what} (and {held} more in the last {self.interval:g} s, not logged)"
+        held, since, self.held, self.last = self.held, self.last, 0, now
+        if held and since is not None:
+            # Held back within `interval` after the last report, which may be long ago.
+            ago = now - since
+            return f"{what} (and {held} more since the last report {ago:.0f} s ago, not logged)"
         return what

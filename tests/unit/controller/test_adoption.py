@@ -440,3 +440,74 @@ def test_after_a_switch_lost_its_tables_every_persisted_flow_gets_its_rules_back
     rig.switch = FakeOFTable(rig.now)  # OVS restarted: no rules at all, not even the canary
     restart(rig, snap, agent, agent_first=True)
     assert rig.switch.signature() == expected and rig.take_agent() == []
+
+
+def test_an_adopted_flow_on_an_uplink_the_agent_already_reported_lost_is_rescued() -> None:
+    """The agent's snapshot (lte gone) comes before the switch's dump: the rescue of lte's flows
+    ran before the adopted flow was known, so reconciling must rescue it (was: stuck on lte)."""
+    rig, agent, snap = _start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443))  # lte, after the snapshot
+    settle(rig, agent)
+    hoa = rig.flow_for(CN1, 443).hoa
+    rig.logic = MnLogic.restore(rig.logic.cfg, rig.logic.policy, json.loads(json.dumps(snap)))
+    lte_gone = UplinkState("lte", False, None)  # lte went away while no controller ran
+    for ev in agent.snapshot():
+        lost = isinstance(ev, UplinkState) and ev.name == "lte"
+        rig.event(lte_gone if lost else ev)
+    rig.run(rig.logic.reconcile(rig.now, rig.switch.dump()))
+    assert rig.logic.adoption.adopted == [rig.flow_for(CN1, 443).flow_id]
+    assert [r for r in rig.take_agent() if isinstance(r, BindHoas)] == [
+        BindHoas(((hoa, "wlan"),), "uplink lost")
+    ]
+    out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443, flags=ACK))
+    assert out.packet_ins == [] and out.only()[0] == IWLAN and out.only()[1]["ipv6_src"] == hoa
+
+
+def test_an_adopted_hoa_follows_a_binding_reported_after_the_agents_snapshot() -> None:
+    """The old controller moved the HoA and died; the BA came after the agent's snapshot (which
+    still said lte) and before the switch reconnected. The flow must follow the binding the
+    agent reported last, or the HA drops its packets (RFC 6275 §10.4.5)."""
+    rig, agent, snap = _start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443))  # lte
+    settle(rig, agent)
+    hoa = rig.flow_for(CN1, 443).hoa
+    rig.logic = MnLogic.restore(rig.logic.cfg, rig.logic.policy, json.loads(json.dumps(snap)))
+    for ev in agent.snapshot():
+        rig.event(ev)
+    agent.bound[hoa] = "wlan"
+    rig.event(HoaBound(hoa, "wlan"))
+    rig.run(rig.logic.reconcile(rig.now, rig.switch.dump()))
+    assert rig.flow_for(CN1, 443).uplink == "wlan"
+    out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 443, flags=ACK))
+    assert out.packet_ins == [] and out.only()[0] == IWLAN
+
+
+@ORDERS
+def test_an_adopted_hoa_bound_at_an_uplink_lost_meanwhile_does_not_drag_its_flows_there(
+    agent_first: bool,
+) -> None:
+    """The old controller moved the HoA to lte and died; the BA came, then lte went away. The
+    agent reports the HoA bound at the dead lte: its flows must not follow it there (was: moved
+    onto lte and left there), they stay on wlan and the HoA is bound back to wlan."""
+    rig, agent, snap = _start(hoa_per_flow=True)
+    rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080))  # wlan
+    settle(rig, agent)
+    hoa = rig.flow_for(CN1, 8080).hoa
+    agent.bound[hoa] = "lte"
+    rig.logic = MnLogic.restore(rig.logic.cfg, rig.logic.policy, json.loads(json.dumps(snap)))
+    lte_gone = UplinkState("lte", False, None)
+    events = [lte_gone if isinstance(e, UplinkState) and e.name == "lte" else e
+              for e in agent.snapshot()]  # fmt: skip
+    if agent_first:
+        for ev in events:
+            rig.event(ev)
+    rig.run(rig.logic.reconcile(rig.now, rig.switch.dump()))
+    if not agent_first:
+        for ev in events:
+            rig.event(ev)
+    assert rig.flow_for(CN1, 8080).uplink == "wlan"
+    assert (hoa, "wlan") in [
+        b for r in rig.take_agent() if isinstance(r, BindHoas) for b in r.bindings
+    ]
+    out = rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 8080, flags=ACK))
+    assert out.packet_ins == [] and out.only()[0] == IWLAN
