@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from sdnmip.yaml_values import value_error_reason
+
 T = TypeVar("T")
 
 INFINITE = "infinite"
@@ -346,6 +348,6 @@ def load_config(path: Path) -> HaConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(source, "", f"not valid YAML{where}") from None
-    except ValueError:  # PyYAML's int() of thousands of digits (Python's int digit limit)
-        raise ConfigError(source, "", "not valid YAML: a number has thousands of digits") from None
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        raise ConfigError(source, "", f"not valid YAML: {value_error_reason(exc)}") from None
     return parse_config(document, source)

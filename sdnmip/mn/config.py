@@ -31,6 +31,7 @@ from sdnmip.core.constants import LIFETIME_UNIT, MAX_LIFETIME
 from sdnmip.core.hoa_messages import HoaTableConfig
 from sdnmip.core.iid import IID_BITS, iid_of, is_reserved_iid
 from sdnmip.mipv6.auth import MN_HA_KEY_LEN
+from sdnmip.yaml_values import value_error_reason
 
 CONFIG_VERSION = 1
 MOBILITY_SPI_MIN = 256  # RFC 4285 §5.1: SPIs 0-255 are reserved
@@ -232,8 +233,8 @@ def load_config(path: Path | str) -> MnConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{p}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    except ValueError:  # PyYAML's int() of thousands of digits (Python's int digit limit)
-        raise ConfigError(f"{p}: not valid YAML: a number has thousands of digits") from None
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        raise ConfigError(f"{p}: not valid YAML: {value_error_reason(exc)}") from None
     try:
         return parse_config(doc)
     except ConfigError as exc:

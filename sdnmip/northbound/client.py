@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from sdnmip.yaml_values import value_error_reason
+
 DEFAULT_LISTEN = "127.0.0.1:8181"
 DEFAULT_CONFIG = Path("/etc/sdnmip/mn.yaml")
 CONFIG_ENV = "SDNMIP_CONFIG"
@@ -54,8 +56,8 @@ def endpoint_from_config(path: Path) -> Endpoint:
         raise ClientError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ClientError(f"{path}: not valid YAML: {exc}") from None
-    except ValueError:  # PyYAML's int() of thousands of digits
-        raise ClientError(f"{path}: not valid YAML: a number has thousands of digits") from None
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        raise ClientError(f"{path}: not valid YAML: {value_error_reason(exc)}") from None
     section = (doc or {}).get("northbound") or {} if isinstance(doc, dict) else {}
     if not isinstance(section, dict):
         raise ClientError(f"{path}: northbound: expected a mapping")

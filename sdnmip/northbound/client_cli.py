@@ -32,6 +32,7 @@ from sdnmip.northbound.client import (
     endpoint_from_config,
     read_token,
 )
+from sdnmip.yaml_values import value_error_reason
 
 MULTI_COMMAND = True
 SOURCES = ("operator", "network", "application", "user")
@@ -228,10 +229,8 @@ def _load(where: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ClientError(f"{where}: not valid YAML/JSON: {exc}") from None
-    except ValueError:  # PyYAML's int() of thousands of digits
-        raise ClientError(
-            f"{where}: not valid YAML/JSON: a number has thousands of digits"
-        ) from None
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        raise ClientError(f"{where}: not valid YAML/JSON: {value_error_reason(exc)}") from None
 
 
 # -- formatting -----------------------------------------------------------------------------

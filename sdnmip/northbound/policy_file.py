@@ -26,6 +26,7 @@ from sdnmip.core.policy import Policy
 from sdnmip.core.policy_model import Path as FieldPath
 from sdnmip.core.policy_model import PolicyError, RuleSet
 from sdnmip.core.policy_parse import Context, parse_ruleset
+from sdnmip.yaml_values import value_error_reason
 
 SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1 << 20  # a policy file is text written by people; refuse anything larger
@@ -72,8 +73,8 @@ def parse_text(text: str, *, origin: str, context: Context | None = None) -> Loa
         raise PolicyError((), f"not valid YAML: {problem}", origin=origin, line=line) from None
     except yaml.YAMLError as exc:
         raise PolicyError((), f"not valid YAML: {exc}", origin=origin) from None
-    except ValueError:  # PyYAML's int() of thousands of digits (Python's int digit limit)
-        problem = "not valid YAML: a number has thousands of digits"
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        problem = f"not valid YAML: {value_error_reason(exc)}"
         raise PolicyError((), problem, origin=origin) from None
     finally:
         loader.dispose()

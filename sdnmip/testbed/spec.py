@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from sdnmip.yaml_values import value_error_reason
+
 ROLES = ("mn", "router", "host")
 NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 LINK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
@@ -514,8 +516,8 @@ def load_document(path: Path | None = None) -> dict[str, Any]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: not valid YAML ({exc})") from None
-    except ValueError:  # PyYAML's int() of thousands of digits
-        raise SpecError(f"{source}: not valid YAML (a number has thousands of digits)") from None
+    except ValueError as exc:  # a value PyYAML's constructors refuse (yaml_values.py)
+        raise SpecError(f"{source}: not valid YAML ({value_error_reason(exc)})") from None
     if not isinstance(document, dict):
         raise SpecError(f"{source}: expected a mapping at the top level")
     return document

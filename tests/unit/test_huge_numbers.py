@@ -60,3 +60,17 @@ def test_the_keys_file_the_client_config_and_the_testbed(tmp_path: Path) -> None
         load_document(topo)
     with pytest.raises(SpecError, match="is not a YAML value"):
         apply_override({}, f"a.b={HUGE}")
+
+
+def test_other_values_pyyaml_refuses_are_reported_with_their_own_reason(tmp_path: Path) -> None:
+    """A timestamp that is no date also raises ValueError inside PyYAML: its reason is given,
+    not the digit limit's."""
+    from sdnmip.mn.config import ConfigError, load_config
+
+    path = tmp_path / "mn.yaml"
+    path.write_text("version: 1\nidentity:\n  since: 2001-13-01\n")
+    with pytest.raises(ConfigError, match="month must be in 1..12") as info:
+        load_config(path)
+    assert "thousands of digits" not in str(info.value)
+    with pytest.raises(PolicyError, match="not valid YAML: month must be in 1..12"):
+        parse_text("version: 1\nsource: operator\ndescription: 2001-13-01\n", origin="f.yaml")
