@@ -21,8 +21,8 @@ What the rules do not say, and what an adopted flow gets instead:
   outgoing); for other protocols the side with the lower port is taken for the server (the
   usual convention: a service listens on a well-known or registered port, its clients use
   ephemeral ones); equal ports count as outgoing;
-- flow label, DSCP, application, the policy rule that placed it, and whether a user pinned it:
-  zero/None/False (policy decisions re-run on the next resteer);
+- flow label, DSCP, application, the policy rule that placed it, and the uplink a user pinned
+  it to: zero/None (policy decisions re-run on the next resteer);
 - `own_hoa` (the flow reserves its HoA): set when the configuration gives every flow its own
   HoA (`hoa_per_flow`), for outgoing flows on a dynamic HoA that no other adopted or live flow
   uses; `shared` when another live flow to the same correspondent already uses the HoA;

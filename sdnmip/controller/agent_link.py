@@ -97,7 +97,7 @@ class AgentTranslator:
             self.bound_at.pop(hoa, None)
             return [BindFailed(hoa, h.uplink, f"binding failed (status {h.status})")]
         if h.state == api.BindingState.DEREGISTERED:
-            self.bound_at.pop(h.hoa, None)
+            self.bound_at.pop(hoa, None)
         return []
 
     def _pool(self) -> SparePool:

@@ -794,7 +794,10 @@ class MnLogic:
                 continue
             del self._failback_at[name]
             if not self._usable(name):
-                continue  # cannot happen (a loss cancels it); cheap to be sure
+                # Unusable without being lost (not reported yet): still owed, scheduled again
+                # once it is usable (_refresh_views).
+                self._lost.add(name)
+                continue
             self.stats["failbacks"] += 1
             out += self._redecide(now, None, toward=name, reason="failback")
         return out

@@ -277,8 +277,6 @@ class FlowTable:
         fid = entry.flow_id
         if fid in self._by_id:
             raise FlowTableError(f"flow id {fid} is already live")
-        if fid >= self._next_id:
-            self._next_id = fid + 1
         other = self._by_key.get(entry.key)
         if other is not None:
             raise FlowTableError(f"flow {fid} has the same 5-tuple as live flow {other}")
@@ -286,6 +284,9 @@ class FlowTable:
         other = self._by_wire.get(wire)
         if other is not None:
             raise FlowTableError(f"flow {fid} has the same wire key as live flow {other}")
+        # Checked: only now does the table change (a refused entry leaves it as it was).
+        if fid >= self._next_id:
+            self._next_id = fid + 1
         self._by_id[fid] = entry
         self._by_key[entry.key] = fid
         self._by_wire[wire] = fid

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from sdnmip.controller.config import DEFAULT_FAILBACK_AFTER
 from sdnmip.core.binding_messages import BindingTimers
 from sdnmip.core.constants import LIFETIME_UNIT, MAX_LIFETIME
 from sdnmip.core.hoa_messages import HoaTableConfig
@@ -136,7 +137,9 @@ class Controller:
     tcp_linger: float = field(default=2.0, metadata=_bounds(0, 3600))
     strict_primary: bool = False
     hoa_per_flow: bool = True
-    failback_after: float | None = field(default=3.0, metadata=_bounds(0, 86_400))
+    failback_after: float | None = field(
+        default=DEFAULT_FAILBACK_AFTER, metadata=_bounds(0, 86_400)
+    )
 
 
 @dataclass(frozen=True)

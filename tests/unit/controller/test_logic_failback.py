@@ -148,7 +148,7 @@ def test_a_hoa_whose_flows_disagree_stays_and_one_whose_flows_agree_moves() -> N
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40000, 80))
     rig.send(HOA0, tcp_pkt(PRIMARY, CN2, 40000, 443))
     rig.send(HOA0, tcp_pkt(PRIMARY, CN1, 40001, 80))  # CN1 already on the first: another HoA
-    a, b, c = rig.flow_for(CN1, 80), rig.flow_for(CN2, 443), None
+    a, b = rig.flow_for(CN1, 80), rig.flow_for(CN2, 443)
     c = next(e for e in rig.logic.flows if e.key.local_port == 40001)
     assert a.hoa == b.hoa != c.hoa
     rig.ack_binds()

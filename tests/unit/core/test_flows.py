@@ -48,6 +48,10 @@ def test_collisions_are_refused():
         t.add(entry(2, CNS[0], HOAS[2], 40000))
     with pytest.raises(FlowTableError, match="already live"):
         t.add(entry(1, CNS[1], HOAS[2], 40001))
+    # A refused entry leaves the table as it was, its id counter included.
+    with pytest.raises(FlowTableError, match="same 5-tuple"):
+        t.add(entry(90, CNS[0], HOAS[2], 40000))
+    assert t.new_id() == 2 and len(t) == 1
 
 
 def test_ids_are_never_reused():
