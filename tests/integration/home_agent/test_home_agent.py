@@ -98,7 +98,7 @@ def capture(testbed: Testbed) -> Iterator[dict]:  # type: ignore[type-arg]
          "or ip6[6] == 135)"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    poll("tcpdump to start", lambda: pcap.exists() and pcap.stat().st_size > 0, 5)
+    poll("tcpdump to start", lambda: pcap.exists() and pcap.stat().st_size > 0, 30)
     state = {"pcap": pcap, "proc": proc}
     yield state
     if proc.poll() is None:

@@ -40,6 +40,8 @@ from tests.integration.mn.traffic import (
     retransmits,
 )
 
+TSHARK_START_S = 30  # tshark (dumpcap) takes seconds to start when both cores are busy
+
 TESTBED_PROFILE = "fast"
 POOL = 4
 NB = "http://127.0.0.1:8181"
@@ -297,7 +299,7 @@ def tshark(
             capture_filter, "-w", out]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # tshark writes the capture file's header once it is capturing: nothing is sent before then.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + TSHARK_START_S
     while not (os.path.exists(out) and os.path.getsize(out) > 0):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
