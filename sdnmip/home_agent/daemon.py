@@ -65,6 +65,7 @@ from sdnmip.home_agent.sockets import Receiver, Sender
 from sdnmip.home_agent.store import BindingStore
 from sdnmip.kernel.errors import KernelRequestError
 from sdnmip.kernel.netlink import AsyncIPRoute
+from sdnmip.lograte import LogThrottle
 from sdnmip.mipv6 import (
     AlternateCareofAddress,
     BindingAcknowledgement,
@@ -83,7 +84,6 @@ from sdnmip.mipv6 import (
 )
 from sdnmip.mipv6.errors import UnsupportedHeaderError
 from sdnmip.mipv6.ext_headers import NH_DSTOPTS, decode_options_header
-from sdnmip.mipv6.lograte import LogThrottle
 from sdnmip.mipv6.options import BindingRefreshAdvice
 from sdnmip.mipv6.status import BindingAckStatus
 

@@ -49,7 +49,7 @@ from sdnmip.core.hoa_messages import (
 )
 from sdnmip.core.hoa_table import HomeAddressTable
 from sdnmip.core.iid import RandomIid
-from sdnmip.mipv6.lograte import LogThrottle
+from sdnmip.lograte import LogThrottle
 from sdnmip.mn.config import MnConfig
 from sdnmip.mn_agent import api
 from sdnmip.mn_agent.api import (

@@ -15,7 +15,7 @@ from sdnmip.home_agent.config import parse_config
 from sdnmip.home_agent.daemon import HomeAgent
 from sdnmip.home_agent.keys import KeyStore
 from sdnmip.home_agent.sockets import Received
-from sdnmip.mipv6.lograte import REPORT_INTERVAL
+from sdnmip.lograte import REPORT_INTERVAL
 
 HA_YAML = """
 home_link: home0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdnmip.mipv6.lograte import LogThrottle
+from sdnmip.lograte import LogThrottle
 
 
 def test_one_line_per_interval_and_the_held_back_count_with_the_right_window() -> None:
