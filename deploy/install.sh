@@ -9,7 +9,7 @@ VENV="$ROOT/.venv"
 STAMP="$VENV/.sdnmip-install-stamp"
 PACKAGES=(
     openvswitch-switch iproute2 ethtool tcpdump tshark iperf3 nftables iputils-ping procps
-    python3-venv radvd
+    python3-venv radvd curl
 )
 
 say() { echo "install.sh: $*"; }
