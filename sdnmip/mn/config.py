@@ -14,9 +14,7 @@ nested sections), so the schema is written once. Bounds sit in each field's meta
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -32,6 +30,7 @@ from sdnmip.core.constants import LIFETIME_UNIT, MAX_LIFETIME
 from sdnmip.core.hoa_messages import HoaTableConfig
 from sdnmip.core.iid import IID_BITS, iid_of, is_reserved_iid
 from sdnmip.mipv6.auth import MN_HA_KEY_LEN
+from sdnmip.secret_file import SecretFileError, read_secret_file
 from sdnmip.yaml_values import value_error_reason
 
 CONFIG_VERSION = 1
@@ -327,22 +326,9 @@ def _global_unicast(a: IPv6Address) -> bool:
 def read_key_file(path: Path, field_path: str) -> bytes:
     """A hex key from `path`, refused unless only its owner (root or this user) can access it."""
     try:
-        st = path.stat()
-    except OSError as exc:
-        raise ConfigError(f"{field_path}: {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfigError(f"{field_path}: {path} is not a regular file")
-    if st.st_uid not in (0, os.geteuid()):
-        raise ConfigError(f"{field_path}: {path} must be owned by root (owner uid {st.st_uid})")
-    if st.st_mode & 0o077:
-        raise ConfigError(
-            f"{field_path}: {path} is accessible to others (mode {stat.S_IMODE(st.st_mode):04o});"
-            " run: chmod 600 " + str(path)
-        )
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{field_path}: {path}: cannot read the key: {exc}") from None
+        text = read_secret_file(path, field_path, "key")
+    except SecretFileError as exc:
+        raise ConfigError(str(exc)) from None
     text = "".join(text.split()).removeprefix("0x")
     try:
         key = bytes.fromhex(text)

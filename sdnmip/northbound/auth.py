@@ -11,10 +11,10 @@ Pure apart from reading the token file.
 from __future__ import annotations
 
 import hmac
-import os
-import stat
 from ipaddress import ip_address
 from pathlib import Path
+
+from sdnmip.secret_file import SecretFileError, read_secret_file
 
 MIN_TOKEN_CHARS = 16  # a token is a secret: refuse one short enough to guess
 MAX_TOKEN_CHARS = 4096
@@ -38,22 +38,9 @@ def load_token(path: Path, field: str = "northbound.token_file") -> str:
     """The bearer token from `path`: owned by root (or by us), not accessible to others, one
     line of printable ASCII of at least MIN_TOKEN_CHARS characters."""
     try:
-        st = path.stat()
-    except OSError as exc:
-        raise TokenFileError(f"{field}: {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise TokenFileError(f"{field}: {path} is not a regular file")
-    if st.st_uid not in (0, os.geteuid()):
-        raise TokenFileError(f"{field}: {path} must be owned by root (owner uid {st.st_uid})")
-    if st.st_mode & 0o077:
-        raise TokenFileError(
-            f"{field}: {path} is accessible to others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"run: chmod 600 {path}"
-        )
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TokenFileError(f"{field}: {path}: cannot read the token: {exc}") from None
+        text = read_secret_file(path, field, "token")
+    except SecretFileError as exc:
+        raise TokenFileError(str(exc)) from None
     if not MIN_TOKEN_CHARS <= len(text) <= MAX_TOKEN_CHARS or not all(
         33 <= ord(c) < 127 for c in text
     ):
