@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,12 +32,12 @@ from sdnmip.testbed.errors import TestbedError
 from sdnmip.testbed.ha_service import HaService
 from sdnmip.testbed.mn_service import PRIMARY_HOA, MnAgentService
 from sdnmip.testbed.testbed import Testbed, TrackedProcess
+from sdnmip.testbed.waiting import wait_until
 
 T = TypeVar("T")
 
 START_TIMEOUT_S = 40.0
 STOP_TIMEOUT_S = 20.0
-POLL_S = 0.05
 
 
 class MnStack:
@@ -176,15 +175,7 @@ class MnStack:
         return self.config_writer.status()
 
     def wait(self, what: str, probe: Callable[[], T | None], timeout: float) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc is not None and not self.proc.alive():
-                raise TestbedError(f"sdnmip mn exited while waiting for {what}\n{self.log_tail()}")
-            value = probe()
-            if value is not None:
-                return value
-            if time.monotonic() >= deadline:
-                raise TestbedError(
-                    f"timed out after {timeout:g}s waiting for {what}\n{self.log_tail()}"
-                )
-            time.sleep(POLL_S)
+        def gone() -> str | None:
+            return "sdnmip mn exited" if self.proc is not None and not self.proc.alive() else None
+
+        return wait_until(what, probe, timeout, tail=self.log_tail, gone=gone)

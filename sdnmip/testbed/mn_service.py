@@ -16,7 +16,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from sdnmip.mn_agent.api import Snapshot
 from sdnmip.mn_agent.client import AgentClient, AgentUnavailable
 from sdnmip.testbed.errors import TestbedError
 from sdnmip.testbed.testbed import Testbed, TrackedProcess
+from sdnmip.testbed.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -37,7 +37,6 @@ DEFAULT_NAI = "mn1@sdnmip.test"
 DEFAULT_SPI = 4096
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
-POLL_S = 0.05
 
 
 class MnAgentService:
@@ -210,13 +209,4 @@ class MnAgentService:
         return self.wait(what, probe, timeout)
 
     def wait(self, what: str, probe: Callable[[], T | None], timeout: float) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if value is not None:
-                return value
-            if time.monotonic() >= deadline:
-                raise TestbedError(
-                    f"{self.name}: timed out after {timeout:g}s waiting for {what}\n{self.tail()}"
-                )
-            time.sleep(POLL_S)
+        return wait_until(what, probe, timeout, tail=self.tail, label=f"{self.name}: ")

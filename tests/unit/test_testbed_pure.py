@@ -69,3 +69,17 @@ def test_full_queue_drops_the_newcomer():
     assert d.dropped == 1
     assert d.due(1.0) == [b"1", b"2"]
     assert d.offer(1.0, b"4") is not None  # room again once delivered
+
+
+def test_wait_until_returns_the_probes_value_or_says_what_it_waited_for() -> None:
+    import pytest
+
+    from sdnmip.testbed.errors import TestbedError
+    from sdnmip.testbed.waiting import wait_until
+
+    answers = iter([None, None, 7])
+    assert wait_until("seven", lambda: next(answers), 5, tail=lambda: "log") == 7
+    with pytest.raises(TestbedError, match=r"^agent: timed out after 0\.1s waiting for x\nlog$"):
+        wait_until("x", lambda: None, 0.1, tail=lambda: "log", label="agent: ")
+    with pytest.raises(TestbedError, match=r"^sdnmip mn exited while waiting for x\nlast$"):
+        wait_until("x", lambda: 1, 5, tail=lambda: "last", gone=lambda: "sdnmip mn exited")
