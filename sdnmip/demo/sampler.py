@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sdnmip.demo import netns
 from sdnmip.demo.observe import Observations
 from sdnmip.demo.pcap import PcapStream, classify
 from sdnmip.northbound.client import ClientError, NorthboundClient
+from sdnmip.testbed import netns
 
 PERIOD_S = 0.1
 TABLE_PERIOD_S = 0.5

@@ -8,13 +8,10 @@ Not the MN agent: sockets are created inside the MN namespace by switching this 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
-import os
 import select
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
@@ -32,9 +29,8 @@ from sdnmip.mipv6 import (
 from sdnmip.mipv6.errors import DecodeError
 from sdnmip.mipv6.options import MobilityOption
 from sdnmip.testbed import Testbed
+from sdnmip.testbed.netns import entered
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 DECAP_TABLE = 250
 RULE_DECAP = 10
 RULE_HOA = 100
@@ -44,26 +40,9 @@ TABLE_TUN = {"wlan": 401, "lte": 402}  # packets from a HoA into the tunnel to t
 TEST_TABLE = "ha_test"
 
 
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-@contextlib.contextmanager
-def netns(name: str) -> Iterator[None]:
+def netns(name: str) -> contextlib.AbstractContextManager[None]:
     """Run the block with this thread in network namespace `name`."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(own)
-    finally:
-        os.close(target)
-        os.close(own)
+    return entered(name)
 
 
 def poll(what: str, probe, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sdnmip.testbed import netns
+
 T = TypeVar("T")
 Done = subprocess.CompletedProcess[str]
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 for tool in ("ip", "nft", "tcpdump", "iperf3", "ping"):
     if shutil.which(tool) is None:
         raise RuntimeError(f"integration tests need {tool!r} (see ENVIRONMENT.md install line)")
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
 
 
 def sh(*cmd: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -73,20 +66,9 @@ class Netns:
         self.procs.append(p)
         return p
 
-    @contextlib.contextmanager
-    def entered(self) -> Iterator[None]:
+    def entered(self) -> contextlib.AbstractContextManager[None]:
         """Move the calling thread into the namespace for the duration of the block."""
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
-        try:
-            _setns(target)
-            try:
-                yield
-            finally:
-                _setns(own)
-        finally:
-            os.close(target)
-            os.close(own)
+        return netns.entered(self.name)
 
     def arun(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """asyncio.run(fn()) with the thread inside the namespace."""

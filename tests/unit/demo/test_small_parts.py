@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sdnmip.demo.iperf import parse_result
-from sdnmip.demo.netns import parse_net_dev
 from sdnmip.demo.observe import Series
 from sdnmip.demo.scenario import EXPECTED, FLOWS, FULL, MOVED, QUICK, Act
+from sdnmip.testbed.netns import parse_net_dev
 
 
 def test_quick_takes_the_full_scenarios_steps_in_the_same_order_only_sooner():

@@ -1,4 +1,4 @@
-"""Running one thread of the demo inside a testbed namespace.
+"""Running one thread inside a testbed namespace (the demo's sampler, integration tests).
 
 The northbound listens on loopback inside the MN's namespace, and the MN's interface counters
 are only visible from there. Linux switches network namespaces per thread (setns(2) with
@@ -18,8 +18,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from sdnmip.testbed.names import NETNS_DIR
+
 CLONE_NEWNET = 0x40000000  # linux/sched.h
-NETNS_DIR = Path("/run/netns")  # `ip netns add` keeps its namespaces here
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
