@@ -21,19 +21,22 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
+from sdnmip.kernel.rawsock import (
+    ICMP6_FILTER,
+    IPV6_HDRINCL,
+    IPV6_PKTINFO,
+    IPV6_RECVPKTINFO,
+    MAX_PACKET,
+    icmp6_pass_only,
+)
 
-IPV6_HDRINCL = 36  # linux/in6.h
-IPV6_RECVPKTINFO = 49
-IPV6_PKTINFO = 50
 IPV6_RECVHOPLIMIT = 51
 IPV6_HOPLIMIT = 52
 IPV6_JOIN_ANYCAST = 27
 IPV6_LEAVE_ANYCAST = 28
-ICMP6_FILTER = 1
 SO_RCVBUFFORCE = 33  # asm-generic/socket.h (root may exceed net.core.rmem_max)
-MAX_PACKET = 65535
-_CMSG_SPACE = 256
 SOURCE_CACHE = 4096
+_CMSG_SPACE = 256
 _I32 = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 
@@ -51,14 +54,6 @@ class Received:
 
 def _mreq(address: IPv6Address, ifindex: int) -> bytes:
     return address.packed + _U32.pack(ifindex)
-
-
-def _icmp6_filter(types: Iterable[int]) -> bytes:
-    """struct icmp6_filter: a set bit blocks that type (ICMP6_FILTER_SETBLOCK semantics)."""
-    words = [0xFFFFFFFF] * 8
-    for t in types:
-        words[t >> 5] &= ~(1 << (t & 31))
-    return struct.pack("=8I", *words)
 
 
 class Receiver:
@@ -85,7 +80,7 @@ class Receiver:
                 except OSError as exc:
                     raise KernelConfigError("dev", dev, f"cannot bind: {exc.strerror}") from exc
             if icmp6_types is not None:
-                s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, _icmp6_filter(icmp6_types))
+                s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_pass_only(icmp6_types))
             try:
                 s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
             except PermissionError:

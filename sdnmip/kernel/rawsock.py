@@ -167,7 +167,7 @@ class RawReceiver:
             if bpf:
                 _attach_filter(s, bpf)
             if icmp6_types is not None:
-                s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, _icmp6_pass_only(icmp6_types))
+                s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_pass_only(icmp6_types))
             s.setblocking(False)
         except BaseException:
             s.close()
@@ -222,7 +222,7 @@ class RawReceiver:
         self.close()
 
 
-def _icmp6_pass_only(types: Iterable[int]) -> bytes:
+def icmp6_pass_only(types: Iterable[int]) -> bytes:
     """struct icmp6_filter: 256 bits, a set bit blocks that type."""
     words = [0xFFFFFFFF] * 8
     for t in types:

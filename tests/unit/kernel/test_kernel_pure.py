@@ -14,7 +14,7 @@ import pytest
 from sdnmip.kernel import nft, sysctl
 from sdnmip.kernel.addr import v6addr, v6prefix
 from sdnmip.kernel.errors import KernelConfigError, KernelRequestError
-from sdnmip.kernel.rawsock import _icmp6_pass_only, bpf_inner_next_header
+from sdnmip.kernel.rawsock import bpf_inner_next_header, icmp6_pass_only
 from sdnmip.kernel.rules import Rule
 from sdnmip.kernel.tunnel import MH_DIVERT_RULE, decap_rule
 
@@ -81,7 +81,7 @@ def test_bpf_program_tests_the_inner_next_header() -> None:
 
 
 def test_icmp6_filter_passes_only_the_listed_types() -> None:
-    words = struct.unpack("=8I", _icmp6_pass_only({4, 129}))
+    words = struct.unpack("=8I", icmp6_pass_only({4, 129}))
     blocked = {t for t in range(256) if words[t >> 5] >> (t & 31) & 1}
     assert set(range(256)) - blocked == {4, 129}
 
