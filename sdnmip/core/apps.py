@@ -26,7 +26,13 @@ from dataclasses import replace
 from sdnmip.core.policy import Policy
 from sdnmip.core.policy_index import MatchIndex
 from sdnmip.core.policy_model import Match, PolicyError, Rule, RuleSet, Source
-from sdnmip.core.policy_parse import Context, match_to_data, parse_rule, rule_to_data
+from sdnmip.core.policy_parse import (
+    RULE_KEYS,
+    Context,
+    match_to_data,
+    parse_rule,
+    rule_to_data,
+)
 from sdnmip.core.types import FlowDescriptor
 
 APP_ORIGIN_PREFIX = "app:"
@@ -46,18 +52,8 @@ HINT_KEYS = (
 )
 # A hint must name at least one of these, or it would claim every flow for the application.
 IDENTIFYING_KEYS = ("local_port", "remote", "remote_port", "flow_label", "dscp")
-DECLARATION_KEYS = (
-    "id",
-    "description",
-    "priority",
-    "match",
-    "uplink",
-    "strategy",
-    "max_cost",
-    "mode",
-    "dedicated_hoa",
-    "fallback",
-)
+# A declaration has the keys of a rule (it becomes one: parse_rule).
+DECLARATION_KEYS = RULE_KEYS
 
 
 def app_origin(app_id: str) -> str:
