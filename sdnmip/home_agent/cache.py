@@ -444,6 +444,13 @@ class BindingCache:
             return p.update.auth.timestamp
         return self._tombstones.get((nai, hoa))
 
+    def _end(self, now: float, b: Binding) -> list[Action]:
+        """A binding ends (deregistered or expired): out of the cache, its timestamp kept for
+        the replay window, its data path and persisted record removed."""
+        del self.bindings[b.home_address]
+        self._bury(now, b)
+        return [RemoveBinding(b.home_address, b.careof, b.proxied), ForgetBinding(b.home_address)]
+
     def _bury(self, now: float, b: Binding) -> None:
         key = (b.nai, b.home_address)
         self._tombstones[key] = b.timestamp
@@ -571,11 +578,8 @@ class BindingCache:
             return out
         assert update.auth.timestamp is not None
         binding.timestamp = update.auth.timestamp
-        del self.bindings[hoa]
-        self._bury(now, binding)
         self.counters.deregistrations += 1
-        out.append(RemoveBinding(hoa, binding.careof, binding.proxied))
-        out.append(ForgetBinding(hoa))
+        out += self._end(now, binding)
         out.append(Log("info", f"{hoa} deregistered by {binding.nai} (was at {binding.careof})"))
         self._ack(update, Status.ACCEPTED, out=out)
         return out
@@ -661,11 +665,8 @@ class BindingCache:
                 if b.heap_at <= now:
                     self._push_expiry(b)  # refreshed since: look again at its new expiry
                 continue
-            del self.bindings[hoa]
-            self._bury(now, b)
             self.counters.expired += 1
-            out.append(RemoveBinding(hoa, b.careof, b.proxied))
-            out.append(ForgetBinding(hoa))
+            out += self._end(now, b)
             out.append(Log("info", f"{hoa} expired (was at {b.careof}, owner {b.nai})"))
         order = self._tombstone_order
         while order and order[0][0] <= now:
