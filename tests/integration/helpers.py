@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sdnmip.testbed import Testbed
@@ -90,3 +91,13 @@ def root_links() -> set[str]:
 
     out = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True)
     return {link["ifname"] for link in json.loads(out.stdout)}
+
+
+def saved_flow_ids(state_dir: Path) -> set[int]:
+    """The flows in the controller's snapshot under `state_dir`, read by the controller's own
+    loader (none before the first snapshot)."""
+    from sdnmip.controller.persist import SnapshotStore
+    from sdnmip.controller.settings import SNAPSHOT_FILE
+
+    logic = SnapshotStore(state_dir / SNAPSHOT_FILE).load()
+    return set() if logic is None else {row["flow_id"] for row in logic["flows"]["flows"]}

@@ -14,7 +14,6 @@ controller's state file.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -28,7 +27,7 @@ import pytest
 from sdnmip.controller import pipeline as pl
 from sdnmip.mn_agent import api
 from sdnmip.testbed import Testbed
-from tests.integration.helpers import poll
+from tests.integration.helpers import poll, saved_flow_ids
 
 from .traffic import CN1, Iperf, error, interval_bytes, iperf3_client, iperf3_server
 
@@ -121,11 +120,6 @@ def halted(pid: int) -> bool | None:
     return states <= {"T", "t", "Z", "X"} or None
 
 
-def saved_flow_ids(stack: Any) -> set[int]:
-    doc = json.loads((stack.config_writer.state_dir / "controller.json").read_text())
-    return {row["flow_id"] for row in doc["logic"]["flows"]["flows"]}
-
-
 def flow_rules(stack: Any, flow_ids: set[int]) -> set[str]:
     """The rules of these flows on the bridge, without counters and age."""
     cookies = {
@@ -183,7 +177,7 @@ def _crash_after_new_flow(
     t_signal = time.monotonic() - client.started
     # A snapshot write in a system call when the signal came still ends: look afterwards.
     poll("the controller to stop", lambda: halted(pid), timeout=5)
-    if ids & saved_flow_ids(stack):
+    if ids & saved_flow_ids(stack.config_writer.state_dir):
         if sig == signal.SIGSTOP:
             os.kill(pid, signal.SIGCONT)
         client.result()

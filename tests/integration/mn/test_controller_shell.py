@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from sdnmip.testbed import Testbed
-from tests.integration.helpers import poll
+from tests.integration.helpers import poll, saved_flow_ids
 from tests.unit.controller.pkt import build, tcp_pkt, udp_pkt
 
 from .shell import PRIMARY, ShellMn
@@ -89,22 +89,15 @@ def test_moving_a_flow_rewrites_its_rule_once_the_agent_reports_the_binding(mn: 
     assert other is not None and other.endswith(f"output:{mn.ofport('iwlan')}")  # untouched
 
 
-def saved_flow_ids(mn: ShellMn) -> set[int]:
-    path = mn.dir / "state" / "controller.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):  # not written yet
-        return set()
-    return {row["flow_id"] for row in doc["logic"]["flows"]["flows"]}
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["clean", "crash"])
 def test_a_restarted_controller_changes_no_rule(mn: ShellMn, sig: int) -> None:
     mn.inject("hoa0", build(tcp_pkt(PRIMARY, CN2, 42000 + sig, 80)))
     poll("the flow", lambda: flow_to(mn, CN2, 80) if up_rule(mn, 42000 + sig) else None)
     flows = {f["flow_id"] for f in mn.call("flows")}
     # The snapshot is written within a second of a change (debounced): wait until it has them.
-    poll("the snapshot to hold the flows", lambda: saved_flow_ids(mn) >= flows or None)
+    poll(
+        "the snapshot to hold the flows", lambda: saved_flow_ids(mn.dir / "state") >= flows or None
+    )
     before = rule_set(mn)
     assert mn.stop_controller(sig) == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
     time.sleep(1.0)  # a window in which a flushing switch would have flushed (nothing to poll)

@@ -13,7 +13,6 @@ shows failback: flows rescued from a lost uplink return to it once it is back.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import pytest
 import yaml
 
 from sdnmip.testbed import Testbed
-from tests.integration.helpers import poll
+from tests.integration.helpers import poll, saved_flow_ids
 
 from .traffic import (
     CN1,
@@ -116,14 +115,6 @@ def data_flow(stack: Any, port: int, cn: str = CN1) -> dict[str, Any]:
     """The flow of an iperf3 test's data connection: the busier of its two connections."""
     stack.control("refresh")  # counters as the switch has them now
     return max(tcp_flows(stack, port, cn), key=lambda f: f["bytes_up"] + f["packets_up"])
-
-
-def saved_flow_ids(stack: Any) -> set[int]:
-    """The flows in the controller's snapshot file (written atomically)."""
-    path = stack.config_writer.state_dir / "controller.json"
-    if not path.exists():
-        return set()
-    return {row["flow_id"] for row in json.loads(path.read_text())["logic"]["flows"]["flows"]}
 
 
 def tx(stack: Any) -> dict[str, int]:
@@ -327,7 +318,10 @@ def test_7_restarting_the_controller_does_not_interrupt_a_running_iperf3(
     poll("iperf3 to CN1", lambda: len(tcp_flows(stack, 5201)) == 2 or None)
     ids = {f["flow_id"] for f in tcp_flows(stack, 5201)}
     # The snapshot of the new flows is written within a second (debounced): wait for it.
-    poll("the snapshot to hold the flows", lambda: saved_flow_ids(stack) >= ids or None)
+    poll(
+        "the snapshot to hold the flows",
+        lambda: saved_flow_ids(stack.config_writer.state_dir) >= ids or None,
+    )
     old = stack.controller_pid()
     t0 = time.monotonic() - a.started
     new = stack.restart_controller(sig)
